@@ -1,0 +1,2 @@
+"""Decode heads; importing this module registers them."""
+from .nl_head import NonLocalHead  # noqa: F401

@@ -1,0 +1,3 @@
+from .non_local import NonLocalBlock
+
+__all__ = ['NonLocalBlock']

@@ -1,0 +1,271 @@
+"""The non-local block of Wang et al., CVPR 2018 (paper Eq. 1-6), exact and memory-lean.
+
+    z = BN(W_z y) + x,   y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j)
+
+The state-dict layout is mmcv's ``NonLocal1d/2d/3d`` (``g.conv``, ``theta.conv``,
+``phi.conv``, ``conv_out.conv``, ``conv_out.<norm>``, ``concat_project.conv``), so
+MMAction2 and MMSeg non-local checkpoints load as they are; the one difference
+(mmcv nests sub-sampled convolutions in an ``nn.Sequential``) is mapped in
+:meth:`NonLocalBlock._load_from_state_dict`.
+"""
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule, build_norm_layer
+from mmengine.model import constant_init, normal_init
+from mmengine.registry import MODELS
+
+from .pairwise import (concatenation_attention, dot_product_attention, embedded_gaussian_scale,
+                       explicit_weights, softmax_attention)
+
+MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
+SCOPES = ('spacetime', 'space', 'time')
+POOL_POSITIONS = ('before', 'after')
+_CONV_TYPES = {1: 'Conv1d', 2: 'Conv2d', 3: 'Conv3d'}
+_MAX_POOLS = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_DEFAULT_POOL_KERNELS = {1: (2, ), 2: (2, 2), 3: (1, 2, 2)}
+_BN_BY_DIM = {1: 'BN1d', 2: 'BN2d', 3: 'BN3d'}
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f'{name} must be one of {allowed}, got {value!r}')
+
+
+@MODELS.register_module()
+class NonLocalBlock(nn.Module):
+    """Residual non-local block for 1D (N, C, L), 2D (N, C, H, W) or 3D (N, C, T, H, W) inputs.
+
+    Args:
+        in_channels (int): C, channels of the input and output.
+        dim (int): 1, 2 or 3 spatial/temporal dimensions of the input.
+        mode (str): pairwise function f: ``gaussian``, ``embedded_gaussian``
+            (default), ``dot_product`` or ``concatenation``.
+        reduction (int): bottleneck width C' = C // reduction (paper: 2).
+        use_scale (bool): scale embedded-Gaussian logits by 1/sqrt(C'). The
+            official Caffe2 code, PySlowFast and mmcv's default do (default:
+            True); MMAction2's NL-I3D configs set it to False.
+        sub_sample (bool): max-pool phi and g (paper: 2x2 spatial pooling).
+        pool_kernel (tuple[int] | None): max-pool kernel (= stride) for
+            sub-sampling; default 2 (1D), (2, 2) (2D), (1, 2, 2) (3D).
+        pool_position (str): ``before`` max-pools the input of the phi/g
+            convolutions (official code, PySlowFast; default), ``after`` pools
+            their outputs (mmcv, hence MMAction2 and MMSeg).
+        scope (str): for 3D inputs, which positions each query attends to:
+            ``spacetime`` (all, default), ``space`` (its own frame) or ``time``
+            (the same spatial position in every frame). Must be ``spacetime``
+            for 1D/2D inputs.
+        norm_cfg (dict | None): normalisation after W_z; ``dict(type='BN')``
+            (default) picks BatchNorm1d/2d/3d by ``dim``; also SyncBN, GN, ...
+            or None (then W_z itself is zero-initialised).
+        init_std (float): std of the Gaussian init of theta/phi/g/W_z
+            (0.01 as in the official code and mmcv).
+        zero_init (bool): zero-init the last normalisation's gamma (or W_z
+            when ``norm_cfg`` is None) so that a fresh block is the identity.
+
+    Shape:
+        input and output: (N, C, *S) with len(S) == dim.
+    """
+
+    def __init__(self,
+                 in_channels,
+                 dim=2,
+                 mode='embedded_gaussian',
+                 reduction=2,
+                 use_scale=True,
+                 sub_sample=False,
+                 pool_kernel=None,
+                 pool_position='before',
+                 scope='spacetime',
+                 norm_cfg=dict(type='BN'),
+                 init_std=0.01,
+                 zero_init=True):
+        super().__init__()
+        _choice('dim', dim, (1, 2, 3))
+        _choice('mode', mode, MODES)
+        _choice('scope', scope, SCOPES if dim == 3 else ('spacetime', ))
+        _choice('pool_position', pool_position, POOL_POSITIONS)
+        if not isinstance(reduction, int) or reduction < 1:
+            raise ValueError(f'reduction must be an integer >= 1, got {reduction!r}')
+        if in_channels // reduction < 1:
+            raise ValueError(f'in_channels // reduction must be >= 1, got in_channels='
+                             f'{in_channels}, reduction={reduction}')
+        pool_kernel = tuple(pool_kernel or _DEFAULT_POOL_KERNELS[dim])
+        if len(pool_kernel) != dim or min(pool_kernel) < 1:
+            raise ValueError(f'pool_kernel must have {dim} entries >= 1, got {pool_kernel!r}')
+        if sub_sample and scope == 'space' and pool_kernel[0] != 1:
+            raise ValueError(f"pool_kernel must not pool time (first entry 1) with scope='space', "
+                             f'got {pool_kernel!r}')
+        if sub_sample and scope == 'time' and any(k != 1 for k in pool_kernel[1:]):
+            raise ValueError("pool_kernel must not pool space (entries 2, 3 equal 1) with "
+                             f"scope='time', got {pool_kernel!r}")
+
+        self.in_channels = in_channels
+        self.inter_channels = in_channels // reduction
+        self.dim = dim
+        self.mode = mode
+        self.use_scale = use_scale
+        self.sub_sample = sub_sample
+        self.pool_kernel = pool_kernel
+        self.pool_position = pool_position
+        self.scope = scope
+        self.init_std = init_std
+        self.zero_init = zero_init
+
+        conv_cfg = dict(type=_CONV_TYPES[dim])
+        if norm_cfg is not None and norm_cfg.get('type') == 'BN':
+            norm_cfg = dict(norm_cfg, type=_BN_BY_DIM[dim])
+
+        def embed(out_channels):
+            return ConvModule(in_channels, out_channels, 1, conv_cfg=conv_cfg, act_cfg=None)
+
+        self.g = embed(self.inter_channels)
+        if mode != 'gaussian':
+            self.theta = embed(self.inter_channels)
+            self.phi = embed(self.inter_channels)
+        if mode == 'concatenation':
+            self.concat_project = ConvModule(
+                self.inter_channels * 2, 1, 1, conv_cfg=dict(type='Conv2d'), bias=False,
+                act_cfg=dict(type='ReLU'))
+        self.conv_out = ConvModule(
+            self.inter_channels, in_channels, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+            act_cfg=None)
+        self.pool = _MAX_POOLS[dim](kernel_size=pool_kernel) if sub_sample else nn.Identity()
+        self.init_weights()
+
+    def init_weights(self):
+        for name in ('g', 'theta', 'phi'):
+            if hasattr(self, name):
+                normal_init(getattr(self, name).conv, std=self.init_std)
+        if self.conv_out.with_norm:
+            normal_init(self.conv_out.conv, std=self.init_std)
+            if self.zero_init:
+                constant_init(self.conv_out.norm, 0)
+        else:
+            normal_init(self.conv_out.conv, std=0 if self.zero_init else self.init_std)
+
+    # Embeddings -------------------------------------------------------------
+
+    def _keys_and_values(self, x):
+        """phi(x) and g(x) on the (sub-sampled) key grid; phi(x) = x for ``gaussian``."""
+        if self.pool_position == 'before':
+            pooled = self.pool(x)
+            key = pooled if self.mode == 'gaussian' else self.phi(pooled)
+            return key, self.g(pooled)
+        key = self.pool(x) if self.mode == 'gaussian' else self.pool(self.phi(x))
+        return key, self.pool(self.g(x))
+
+    def _queries(self, x):
+        return x if self.mode == 'gaussian' else self.theta(x)
+
+    def _to_sequences(self, feat):
+        """(N, D, *S) -> (B, L, D), grouping positions by scope."""
+        n, d = feat.shape[:2]
+        if self.scope == 'spacetime':
+            return feat.reshape(n, d, -1).transpose(1, 2)
+        t, h, w = feat.shape[2:]
+        if self.scope == 'space':
+            return feat.permute(0, 2, 3, 4, 1).reshape(n * t, h * w, d)
+        return feat.permute(0, 3, 4, 2, 1).reshape(n * h * w, t, d)
+
+    def _from_sequences(self, seq, like):
+        """Inverse of :meth:`_to_sequences` for the query grid of ``like``."""
+        n, _, *grid = like.shape
+        d = seq.shape[-1]
+        if self.scope == 'spacetime':
+            return seq.transpose(1, 2).reshape(n, d, *grid)
+        t, h, w = grid
+        if self.scope == 'space':
+            return seq.reshape(n, t, h, w, d).permute(0, 4, 1, 2, 3)
+        return seq.reshape(n, h, w, t, d).permute(0, 4, 3, 1, 2)
+
+    def _concat_weights(self):
+        """Split w_f of ``concat_project`` into w_theta and w_phi, each (C',)."""
+        weight = self.concat_project.conv.weight.reshape(2, self.inter_channels)
+        return weight[0], weight[1]
+
+    # Forward ------------------------------------------------------------------
+
+    def _check_input(self, x):
+        if x.dim() != self.dim + 2 or x.shape[1] != self.in_channels:
+            raise ValueError(f'{type(self).__name__}(dim={self.dim}, in_channels='
+                             f'{self.in_channels}) expects (N, {self.in_channels}, '
+                             f'{self.dim} dims), got shape {tuple(x.shape)}')
+
+    def forward(self, x):
+        self._check_input(x)
+        key, value = self._keys_and_values(x)
+        query = self._to_sequences(self._queries(x))
+        key = self._to_sequences(key)
+        value = self._to_sequences(value)
+        if self.mode == 'concatenation':
+            w_theta, w_phi = self._concat_weights()
+            y = concatenation_attention(query @ w_theta.to(query.dtype),
+                                        key @ w_phi.to(key.dtype), value)
+        elif self.mode == 'dot_product':
+            y = dot_product_attention(query, key, value)
+        else:
+            y = softmax_attention(query, key, value, self._softmax_scale())
+        return x + self.conv_out(self._from_sequences(y, x))
+
+    def _softmax_scale(self):
+        if self.mode == 'gaussian':
+            return 1.0
+        return embedded_gaussian_scale(self.inter_channels, self.use_scale)
+
+    @torch.no_grad()
+    def pairwise_weights(self, x, query_index):
+        """Normalised weights f(x_i, x_j)/C(x) of chosen queries, for visualisation.
+
+        Args:
+            x (Tensor): (N, C, *S) input of the block.
+            query_index (Tensor | list[int]): Q flat indices into the S grid.
+
+        Returns:
+            Tensor: (N, Q, M) weights over the M positions of the (sub-sampled)
+            key grid, in its flat order; keys outside a query's scope are 0.
+        """
+        self._check_input(x)
+        key, _ = self._keys_and_values(x)
+        n, key_dim = key.shape[:2]
+        query_index = torch.as_tensor(query_index, device=x.device).long()
+        query = self._queries(x).reshape(n, key_dim, -1)[:, :, query_index].transpose(1, 2)
+        key_flat = key.reshape(n, key_dim, -1).transpose(1, 2)
+        if self.mode == 'concatenation':
+            w_theta, w_phi = self._concat_weights()
+            query, key_flat = query @ w_theta, key_flat @ w_phi
+        in_scope = self._scope_mask(x.shape[2:], key.shape[2:], query_index)
+        num_keys = int(in_scope[0].sum())
+        if self.mode in ('dot_product', 'concatenation'):
+            weights = explicit_weights(self.mode, query, key_flat) * key_flat.shape[1] / num_keys
+            return weights * in_scope
+        logits = torch.matmul(query, key_flat.transpose(1, 2)) * self._softmax_scale()
+        return logits.masked_fill(~in_scope, float('-inf')).softmax(dim=-1)
+
+    def _scope_mask(self, query_grid, key_grid, query_index):
+        """(Q, M) bool: which key positions each chosen query attends to."""
+        device = query_index.device
+        num_keys = int(torch.tensor(key_grid).prod())
+        if self.scope == 'spacetime':
+            return torch.ones(len(query_index), num_keys, dtype=torch.bool, device=device)
+        q_t, q_h, q_w = torch.unravel_index(query_index, tuple(query_grid))
+        k_t, k_h, k_w = torch.unravel_index(torch.arange(num_keys, device=device), tuple(key_grid))
+        if self.scope == 'space':
+            return q_t[:, None] == k_t[None, :]
+        return (q_h[:, None] == k_h[None, :]) & (q_w[:, None] == k_w[None, :])
+
+    # Checkpoint compatibility ---------------------------------------------------
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Accept mmcv's sub-sampled layout, where ``g``/``phi`` are ``Sequential(conv, pool)``."""
+        for name in ('g', 'phi'):
+            nested = f'{prefix}{name}.0.conv.'
+            for key in [k for k in state_dict if k.startswith(nested)]:
+                state_dict[f'{prefix}{name}.conv.' + key[len(nested):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self):
+        return (f'mode={self.mode}, dim={self.dim}, scope={self.scope}, inter_channels='
+                f'{self.inter_channels}, use_scale={self.use_scale}, sub_sample='
+                f'{self.sub_sample}, pool_kernel={self.pool_kernel}, pool_position='
+                f'{self.pool_position}')
+
