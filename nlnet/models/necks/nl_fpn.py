@@ -1,0 +1,74 @@
+"""An FPN whose chosen output levels pass through a non-local block.
+
+Drop-in for mmdet's ``FPN`` (same arguments and convolution keys:
+``lateral_convs.*``, ``fpn_convs.*``); the blocks are ``nl_blocks.<level>.*``, so
+an FPN checkpoint loads with only them missing, and as each starts as the
+identity the neck's outputs equal the FPN's until they are trained.
+"""
+from mmdet.models.necks import FPN
+from mmdet.registry import MODELS
+from mmengine.model import ModuleDict
+
+from ..layers import NonLocalBlock
+
+_RESERVED_NL_ARGS = ('in_channels', 'dim', 'sub_sample')
+
+
+@MODELS.register_module()
+class NonLocalFPN(FPN):
+    """FPN + a :class:`NonLocalBlock` on each chosen output level.
+
+    Args:
+        nl_levels (Sequence[int]): indices into the neck's ``num_outs`` outputs
+            (0 is the finest, P2 in Mask R-CNN) whose feature map passes through
+            its own non-local block. Default (1, 2, 3): P3-P5; adding P2 (level 0)
+            more than doubles Mask R-CNN's FLOPs at 800x1333 even with 2x2
+            sub-sampling (see configs/detection/README.md).
+        nl_cfg (dict | None): :class:`NonLocalBlock` options shared by the
+            levels, other than ``in_channels``, ``dim`` and ``sub_sample`` (e.g.
+            ``mode``, ``reduction``, ``pool_kernel``, ``norm_cfg``).
+        sub_sample_levels (Sequence[int]): levels of ``nl_levels`` whose block
+            max-pools keys and values (by ``nl_cfg``'s ``pool_kernel``, default
+            2x2), which divides the attention cost by 4 on the large fine maps.
+            Default (1,): P3, the finest of the default levels.
+        **kwargs: mmdet :class:`FPN` arguments (in_channels, out_channels,
+            num_outs, start_level, add_extra_convs, ...).
+
+    Shape:
+        as FPN: a tuple of ``num_outs`` maps (N, out_channels, H_l, W_l).
+    """
+
+    def __init__(self, nl_levels=(1, 2, 3), nl_cfg=None, sub_sample_levels=(1, ), **kwargs):
+        super().__init__(**kwargs)
+        nl_cfg = dict(nl_cfg or {})
+        for key in _RESERVED_NL_ARGS:
+            if key in nl_cfg:
+                raise ValueError(f'nl_cfg must not set {key!r}: NonLocalFPN sets it '
+                                 f'(got {key}={nl_cfg[key]!r})')
+        self.nl_levels = self._check_levels('nl_levels', nl_levels, range(self.num_outs))
+        self.sub_sample_levels = self._check_levels('sub_sample_levels', sub_sample_levels,
+                                                    self.nl_levels)
+        # mmengine's ModuleDict has init_weights, so FPN.init_weights re-applies each
+        # block's own init after its Xavier init_cfg has reached the blocks' convolutions.
+        self.nl_blocks = ModuleDict({
+            str(level): NonLocalBlock(
+                self.out_channels, dim=2, sub_sample=level in self.sub_sample_levels, **nl_cfg)
+            for level in self.nl_levels
+        })
+
+    @staticmethod
+    def _check_levels(name, levels, allowed):
+        levels = tuple(levels)
+        allowed = tuple(allowed)
+        for level in levels:
+            if not isinstance(level, int) or level not in allowed:
+                raise ValueError(f'{name}: level {level!r} is not one of {allowed}')
+        if len(set(levels)) != len(levels):
+            raise ValueError(f'{name} repeats a level: {levels}')
+        return tuple(sorted(levels))
+
+    def forward(self, inputs):
+        """Backbone maps -> the FPN's outputs, the ``nl_levels`` ones through their block."""
+        outs = super().forward(inputs)
+        return tuple(self.nl_blocks[str(level)](out) if str(level) in self.nl_blocks else out
+                     for level, out in enumerate(outs))

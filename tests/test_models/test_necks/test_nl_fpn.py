@@ -1,0 +1,83 @@
+"""NonLocalFPN: mmdet's FPN with non-local blocks on chosen output levels."""
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+import nlnet  # noqa: F401
+from nlnet.models.layers import NonLocalBlock
+
+FPN_ARGS = dict(in_channels=[8, 16, 32, 64], out_channels=16, num_outs=5)
+SIZES = (32, 16, 8, 4)
+
+
+def pyramid(batch=2):
+    return tuple(torch.randn(batch, c, s, s) for c, s in zip(FPN_ARGS['in_channels'], SIZES))
+
+
+def build(**kwargs):
+    neck = MODELS.build(dict(type=kwargs.pop('type', 'NonLocalFPN'), **FPN_ARGS, **kwargs))
+    neck.init_weights()
+    return neck
+
+
+def test_defaults_p3_to_p5_with_p3_sub_sampled():
+    neck = build()
+    assert neck.nl_levels == (1, 2, 3)
+    assert {level: block.sub_sample for level, block in neck.nl_blocks.items()} == {
+        '1': True, '2': False, '3': False}
+
+
+def test_keeps_fpn_keys_and_starts_as_the_identity():
+    neck = build(nl_levels=(0, 1, 2, 3, 4), sub_sample_levels=(0, 1),
+                 nl_cfg=dict(mode='embedded_gaussian', reduction=4))
+    fpn = build(type='FPN')
+    incompatible = neck.load_state_dict(fpn.state_dict(), strict=False)
+    assert not incompatible.unexpected_keys
+    assert incompatible.missing_keys and all(k.startswith('nl_blocks.')
+                                             for k in incompatible.missing_keys)
+    for block in neck.nl_blocks.values():
+        assert block.conv_out.norm.weight.abs().sum() == 0
+        assert block.theta.conv.weight.std().item() == pytest.approx(0.01, rel=0.5)
+        assert block.inter_channels == 4
+    inputs = pyramid()
+    for mode in ('train', 'eval'):
+        getattr(neck, mode)()
+        getattr(fpn, mode)()
+        with torch.no_grad():
+            for out, ref in zip(neck(inputs), fpn(inputs)):
+                torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+
+def test_forward_backward():
+    neck = build(nl_cfg=dict(mode='dot_product'))
+    neck.train()
+    inputs = pyramid()
+    outs = neck(inputs)
+    assert [tuple(o.shape) for o in outs] == [(2, 16, s, s) for s in (32, 16, 8, 4, 2)]
+    sum(o.square().mean() for o in outs).backward()
+    for block in neck.nl_blocks.values():
+        assert isinstance(block, NonLocalBlock) and block.mode == 'dot_product'
+        assert all(p.grad is not None for p in block.parameters())
+        assert block.conv_out.norm.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in neck.fpn_convs.parameters())
+
+
+def test_extra_output_level_and_start_level():
+    neck = build(start_level=1, add_extra_convs='on_output', nl_levels=(0, 3),
+                 sub_sample_levels=())
+    outs = neck(pyramid())
+    assert [o.shape[-1] for o in outs] == [16, 8, 4, 2, 1]
+    assert sorted(neck.nl_blocks) == ['0', '3']
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(nl_levels=(5, )), r'nl_levels: level 5 is not one of \(0, 1, 2, 3, 4\)'),
+    (dict(nl_levels=(-1, )), r'nl_levels: level -1'),
+    (dict(nl_levels=(1, 1)), r'nl_levels repeats a level'),
+    (dict(nl_levels=(2, 3)), r'sub_sample_levels: level 1 is not one of \(2, 3\)'),
+    (dict(nl_cfg=dict(sub_sample=True)), r"nl_cfg must not set 'sub_sample'"),
+    (dict(nl_cfg=dict(pool_position='middle')), r'pool_position must be one of'),
+])
+def test_bad_level_or_option_fails_at_build_naming_the_key(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(dict(type='NonLocalFPN', **FPN_ARGS, **kwargs))
