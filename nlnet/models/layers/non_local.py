@@ -27,8 +27,24 @@ _BN_BY_DIM = {1: 'BN1d', 2: 'BN2d', 3: 'BN3d'}
 
 
 def _choice(name, value, allowed):
-    if value not in allowed:
+    if not any(value == option and type(value) is type(option) for option in allowed):
         raise ValueError(f'{name} must be one of {allowed}, got {value!r}')
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _pool_kernel(pool_kernel, dim):
+    """Normalise ``pool_kernel`` (None, an int or ``dim`` ints >= 1) to a tuple."""
+    if pool_kernel is None:
+        return _DEFAULT_POOL_KERNELS[dim]
+    kernel = (pool_kernel, ) * dim if _is_int(pool_kernel) else pool_kernel
+    if (not isinstance(kernel, (tuple, list)) or len(kernel) != dim
+            or not all(_is_int(k) and k >= 1 for k in kernel)):
+        raise ValueError(f'pool_kernel must be None, an integer >= 1 or {dim} integers >= 1 '
+                         f'for dim={dim}, got {pool_kernel!r}')
+    return tuple(kernel)
 
 
 @MODELS.register_module()
@@ -45,8 +61,10 @@ class NonLocalBlock(nn.Module):
             official Caffe2 code, PySlowFast and mmcv's default do (default:
             True); MMAction2's NL-I3D configs set it to False.
         sub_sample (bool): max-pool phi and g (paper: 2x2 spatial pooling).
-        pool_kernel (tuple[int] | None): max-pool kernel (= stride) for
-            sub-sampling; default 2 (1D), (2, 2) (2D), (1, 2, 2) (3D).
+        pool_kernel (int | tuple[int] | None): max-pool kernel (= stride) for
+            sub-sampling, one entry per dimension (an int applies to all);
+            default 2 (1D), (2, 2) (2D), (1, 2, 2) (3D). With ``scope='time'``
+            it must not pool space, e.g. (2, 1, 1); with ``'space'`` not time.
         pool_position (str): ``before`` max-pools the input of the phi/g
             convolutions (official code, PySlowFast; default), ``after`` pools
             their outputs (mmcv, hence MMAction2 and MMSeg).
@@ -82,22 +100,26 @@ class NonLocalBlock(nn.Module):
         super().__init__()
         _choice('dim', dim, (1, 2, 3))
         _choice('mode', mode, MODES)
-        _choice('scope', scope, SCOPES if dim == 3 else ('spacetime', ))
         _choice('pool_position', pool_position, POOL_POSITIONS)
-        if not isinstance(reduction, int) or reduction < 1:
+        if dim != 3 and scope != 'spacetime':
+            raise ValueError(f"scope must be 'spacetime' for dim={dim} inputs ({SCOPES} need "
+                             f'dim=3), got {scope!r}')
+        _choice('scope', scope, SCOPES)
+        if not _is_int(in_channels) or in_channels < 1:
+            raise ValueError(f'in_channels must be an integer >= 1, got {in_channels!r}')
+        if not _is_int(reduction) or reduction < 1:
             raise ValueError(f'reduction must be an integer >= 1, got {reduction!r}')
         if in_channels // reduction < 1:
-            raise ValueError(f'in_channels // reduction must be >= 1, got in_channels='
-                             f'{in_channels}, reduction={reduction}')
-        pool_kernel = tuple(pool_kernel or _DEFAULT_POOL_KERNELS[dim])
-        if len(pool_kernel) != dim or min(pool_kernel) < 1:
-            raise ValueError(f'pool_kernel must have {dim} entries >= 1, got {pool_kernel!r}')
+            raise ValueError(f'reduction must be <= in_channels so that in_channels // '
+                             f'reduction >= 1, got in_channels={in_channels}, '
+                             f'reduction={reduction}')
+        pool_kernel = _pool_kernel(pool_kernel, dim)
         if sub_sample and scope == 'space' and pool_kernel[0] != 1:
-            raise ValueError(f"pool_kernel must not pool time (first entry 1) with scope='space', "
+            raise ValueError("pool_kernel must not pool time (first entry 1) with scope='space', "
                              f'got {pool_kernel!r}')
         if sub_sample and scope == 'time' and any(k != 1 for k in pool_kernel[1:]):
-            raise ValueError("pool_kernel must not pool space (entries 2, 3 equal 1) with "
-                             f"scope='time', got {pool_kernel!r}")
+            raise ValueError("pool_kernel must not pool space (entries 2 and 3 equal 1) with "
+                             f"scope='time', got {pool_kernel!r}; pass e.g. (2, 1, 1)")
 
         self.in_channels = in_channels
         self.inter_channels = in_channels // reduction
@@ -144,39 +166,75 @@ class NonLocalBlock(nn.Module):
             normal_init(self.conv_out.conv, std=0 if self.zero_init else self.init_std)
 
     # Embeddings -------------------------------------------------------------
+    #
+    # Positions are kept channel-last, as (N, L, D) sequences in the flat order of
+    # the grid: that is the layout attention needs (unit channel stride), and the
+    # 1x1 convolutions become batched GEMMs that read x in place and write it
+    # directly, so no layout copy of theta/phi/g/y is made or kept for backward.
 
-    def _keys_and_values(self, x):
-        """phi(x) and g(x) on the (sub-sampled) key grid; phi(x) = x for ``gaussian``."""
-        if self.pool_position == 'before':
-            pooled = self.pool(x)
-            key = pooled if self.mode == 'gaussian' else self.phi(pooled)
-            return key, self.g(pooled)
-        key = self.pool(x) if self.mode == 'gaussian' else self.pool(self.phi(x))
-        return key, self.pool(self.g(x))
+    def _project(self, names, x):
+        """The 1x1 convolutions ``names`` (fused) of x (N, C, *S) -> (N, L, sum of widths)."""
+        convs = [getattr(self, name).conv for name in names]
+        weight = torch.cat([conv.weight.flatten(1) for conv in convs])
+        bias = torch.cat([conv.bias if conv.bias is not None else
+                          conv.weight.new_zeros(conv.out_channels) for conv in convs])
+        seq = x.flatten(2).transpose(1, 2)
+        return torch.baddbmm(bias, seq, weight.t().expand(x.shape[0], -1, -1))
 
-    def _queries(self, x):
-        return x if self.mode == 'gaussian' else self.theta(x)
+    def _pool_sequence(self, seq, grid):
+        """Max-pool an (N, L, D) sequence over its grid -> (N, M, D) and the pooled grid."""
+        n, _, d = seq.shape
+        pooled = self.pool(seq.transpose(1, 2).reshape(n, d, *grid))
+        return pooled.flatten(2).transpose(1, 2), tuple(pooled.shape[2:])
 
-    def _to_sequences(self, feat):
-        """(N, D, *S) -> (B, L, D), grouping positions by scope."""
-        n, d = feat.shape[:2]
+    def _embeddings(self, x):
+        """theta(x_i) (x_i for ``gaussian``) and phi(x_j), g(x_j) on the key grid.
+
+        Returns:
+            tuple: query (N, L, D), key (N, M, D), value (N, M, C') as sequences
+            in flat grid order, and the key grid (pooled when sub-sampling).
+        """
+        width = self.inter_channels
+        pool_first = self.sub_sample and self.pool_position == 'before'
+        source = self.pool(x) if pool_first else x  # what phi and g convolve
+        if self.mode == 'gaussian':  # phi is the identity: the keys are x, pooled or not
+            key_map = source if pool_first else self.pool(x)
+            value = self._project(('g', ), source)
+            if self.sub_sample and not pool_first:
+                value, _ = self._pool_sequence(value, x.shape[2:])
+            return (x.flatten(2).transpose(1, 2), key_map.flatten(2).transpose(1, 2), value,
+                    tuple(key_map.shape[2:]))
+        if pool_first:
+            query = self._project(('theta', ), x)
+            keys_values = self._project(('phi', 'g'), source)
+        else:
+            query, keys_values = self._project(('theta', 'phi', 'g'),
+                                               x).split([width, 2 * width], dim=-1)
+        key_grid = tuple(source.shape[2:])
+        if self.sub_sample and not pool_first:
+            keys_values, key_grid = self._pool_sequence(keys_values, key_grid)
+        key, value = keys_values.split(width, dim=-1)
+        return query, key, value, key_grid
+
+    def _group(self, seq, grid):
+        """(N, L, D) in flat grid order -> (B, L', D) sequences of one scope each."""
         if self.scope == 'spacetime':
-            return feat.reshape(n, d, -1).transpose(1, 2)
-        t, h, w = feat.shape[2:]
-        if self.scope == 'space':
-            return feat.permute(0, 2, 3, 4, 1).reshape(n * t, h * w, d)
-        return feat.permute(0, 3, 4, 2, 1).reshape(n * h * w, t, d)
-
-    def _from_sequences(self, seq, like):
-        """Inverse of :meth:`_to_sequences` for the query grid of ``like``."""
-        n, _, *grid = like.shape
-        d = seq.shape[-1]
-        if self.scope == 'spacetime':
-            return seq.transpose(1, 2).reshape(n, d, *grid)
+            return seq
+        n, _, d = seq.shape
         t, h, w = grid
         if self.scope == 'space':
-            return seq.reshape(n, t, h, w, d).permute(0, 4, 1, 2, 3)
-        return seq.reshape(n, h, w, t, d).permute(0, 4, 3, 1, 2)
+            return seq.reshape(n * t, h * w, d)
+        return seq.reshape(n, t, h * w, d).transpose(1, 2).reshape(n * h * w, t, d)
+
+    def _ungroup(self, seq, grid):
+        """Inverse of :meth:`_group`: (B, L', D) -> (N, L, D) in flat grid order."""
+        if self.scope == 'spacetime':
+            return seq
+        t, h, w = grid
+        d = seq.shape[-1]
+        if self.scope == 'space':
+            return seq.reshape(-1, t * h * w, d)
+        return seq.reshape(-1, h * w, t, d).transpose(1, 2).reshape(-1, t * h * w, d)
 
     def _concat_weights(self):
         """Split w_f of ``concat_project`` into w_theta and w_phi, each (C',)."""
@@ -193,19 +251,42 @@ class NonLocalBlock(nn.Module):
 
     def forward(self, x):
         self._check_input(x)
-        key, value = self._keys_and_values(x)
-        query = self._to_sequences(self._queries(x))
-        key = self._to_sequences(key)
-        value = self._to_sequences(value)
-        if self.mode == 'concatenation':
-            w_theta, w_phi = self._concat_weights()
-            y = concatenation_attention(query @ w_theta.to(query.dtype),
-                                        key @ w_phi.to(key.dtype), value)
-        elif self.mode == 'dot_product':
-            y = dot_product_attention(query, key, value)
-        else:
+        query, key, value, key_grid = self._embeddings(x)
+        grid = tuple(x.shape[2:])
+        query, key, value = (self._group(query, grid), self._group(key, key_grid),
+                             self._group(value, key_grid))
+        if self.mode in ('gaussian', 'embedded_gaussian'):
             y = softmax_attention(query, key, value, self._softmax_scale())
-        return x + self.conv_out(self._from_sequences(y, x))
+            return x + self._output(self._ungroup(y, grid), x)
+        device = x.device.type
+        if not (torch.is_autocast_enabled(device)
+                and torch.get_autocast_dtype(device) == torch.float16):
+            return x + self._output(self._ungroup(self._average(query, key, value), grid), x)
+        # Dot product and concatenation are not normalised by the weights, so y can
+        # leave the float16 range where float32 holds it (W_z + BN would bring it
+        # back); their aggregation and W_z are cheap and run in float32 instead.
+        with torch.autocast(device, enabled=False):
+            y = self._average(query.float(), key.float(), value.float())
+            return x + self._output(self._ungroup(y, grid), x)
+
+    def _average(self, query, key, value):
+        """y of the dot-product or concatenation form (normalised by the key count)."""
+        if self.mode == 'dot_product':
+            return dot_product_attention(query, key, value)
+        w_theta, w_phi = self._concat_weights()
+        return concatenation_attention(query @ w_theta.to(query.dtype),
+                                       key @ w_phi.to(key.dtype), value)
+
+    def _output(self, y, x):
+        """norm(W_z y) for y (N, L, C') in flat grid order -> (N, C, *S) like x."""
+        conv = self.conv_out.conv
+        weight = conv.weight.flatten(1).expand(y.shape[0], -1, -1)
+        if conv.bias is None:
+            out = torch.bmm(weight, y.transpose(1, 2))
+        else:
+            out = torch.baddbmm(conv.bias[:, None], weight, y.transpose(1, 2))
+        out = out.reshape(x.shape)
+        return self.conv_out.norm(out) if self.conv_out.with_norm else out
 
     def _softmax_scale(self):
         if self.mode == 'gaussian':
@@ -216,6 +297,8 @@ class NonLocalBlock(nn.Module):
     def pairwise_weights(self, x, query_index):
         """Normalised weights f(x_i, x_j)/C(x) of chosen queries, for visualisation.
 
+        Only these Q rows of the affinity matrix are formed.
+
         Args:
             x (Tensor): (N, C, *S) input of the block.
             query_index (Tensor | list[int]): Q flat indices into the S grid.
@@ -225,20 +308,18 @@ class NonLocalBlock(nn.Module):
             key grid, in its flat order; keys outside a query's scope are 0.
         """
         self._check_input(x)
-        key, _ = self._keys_and_values(x)
-        n, key_dim = key.shape[:2]
+        query, key, _, key_grid = self._embeddings(x)
         query_index = torch.as_tensor(query_index, device=x.device).long()
-        query = self._queries(x).reshape(n, key_dim, -1)[:, :, query_index].transpose(1, 2)
-        key_flat = key.reshape(n, key_dim, -1).transpose(1, 2)
+        query = query[:, query_index]
         if self.mode == 'concatenation':
             w_theta, w_phi = self._concat_weights()
-            query, key_flat = query @ w_theta, key_flat @ w_phi
-        in_scope = self._scope_mask(x.shape[2:], key.shape[2:], query_index)
-        num_keys = int(in_scope[0].sum())
+            query, key = query @ w_theta, key @ w_phi
+        in_scope = self._scope_mask(x.shape[2:], key_grid, query_index)
+        num_keys = in_scope.sum(-1, keepdim=True)
         if self.mode in ('dot_product', 'concatenation'):
-            weights = explicit_weights(self.mode, query, key_flat) * key_flat.shape[1] / num_keys
+            weights = explicit_weights(self.mode, query, key) * key.shape[1] / num_keys
             return weights * in_scope
-        logits = torch.matmul(query, key_flat.transpose(1, 2)) * self._softmax_scale()
+        logits = torch.matmul(query, key.transpose(1, 2)) * self._softmax_scale()
         return logits.masked_fill(~in_scope, float('-inf')).softmax(dim=-1)
 
     def _scope_mask(self, query_grid, key_grid, query_index):

@@ -1,0 +1,425 @@
+"""Forward+backward time and peak memory of nlnet's NonLocalBlock against mmcv's NonLocal2d/3d.
+
+Every (case, mode, implementation) runs in a fresh Python process, so that one
+case's allocator state, library caches or thread pools cannot leak into another.
+In that process the module and its input are built, a small warm-up initialises
+the libraries, then:
+
+* peak memory of one full-size forward+backward above the memory held before it
+  (inputs and weights allocated): on CPU the kernel's resident-set high-water mark
+  (VmHWM, reset through /proc/self/clear_refs just before; ru_maxrss otherwise),
+  on CUDA ``torch.cuda.max_memory_allocated``;
+* wall time: median of ``--repeats`` further forward+backward passes;
+* the fp32 GEMM rate (``torch.mm`` of 2048^3) right before and after the timed
+  passes, so that the embedded-Gaussian rate (12 N M C' flops per fwd+bwd) is
+  compared with the GEMM rate under the same machine load.
+
+mmcv cases whose estimated memory exceeds ``--mmcv-mem-limit-gb`` are not run;
+the record says why. Examples::
+
+    python benchmarks/bench_non_local.py --json bench.json
+    python benchmarks/bench_non_local.py --cases a --modes embedded_gaussian --repeats 5
+    python benchmarks/bench_non_local.py --device cuda
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
+IMPLS = ('nlnet', 'mmcv')
+# name: (input shape, sub_sample, use_scale, what it stands for)
+CASES = {
+    'a': ((1, 512, 64, 128), False, True, 'MMSeg NLHead at a 512x1024 crop'),
+    'b': ((2, 512, 8, 28, 28), True, False, 'NL-I3D res3'),
+    'c': ((2, 1024, 8, 14, 14), True, False, 'NL-I3D res4'),
+}
+GEMM_SIZE = 2048
+GIB = 1024**3
+
+
+# Sizes and estimates ---------------------------------------------------------------------------
+
+
+def case_sizes(case):
+    """Batch, channels, bottleneck C', queries N, keys M and input bytes (fp32) of a case."""
+    shape, sub_sample, _, _ = CASES[case]
+    batch, channels, *grid = shape
+    num_queries = 1
+    for s in grid:
+        num_queries *= s
+    pooled = (2, ) if len(grid) == 1 else (2, 2) if len(grid) == 2 else (1, 2, 2)
+    num_keys = 1
+    for s, k in zip(grid, pooled):
+        num_keys *= s // k if sub_sample else s
+    return dict(shape=list(shape), batch=batch, channels=channels, inter_channels=channels // 2,
+                queries=num_queries, keys=num_keys, input_bytes=4 * batch * channels * num_queries)
+
+
+def mmcv_estimated_bytes(case, mode):
+    """Peak bytes of mmcv's explicit forms above the input (fp32).
+
+    Softmax modes and the dot product keep the (batch, N, M) weights for backward and
+    hold about two more of them while back-propagating. Concatenation builds the
+    (batch, 2C', N, M) concatenation from two repeated (batch, C', N, M) halves.
+    """
+    s = case_sizes(case)
+    pairs = s['batch'] * s['queries'] * s['keys']
+    if mode == 'concatenation':
+        return 2 * 4 * pairs * 2 * s['inter_channels']
+    return 3 * 4 * pairs
+
+
+def available_bytes():
+    with open('/proc/meminfo') as f:
+        return int(re.search(r'MemAvailable:\s+(\d+)', f.read()).group(1)) * 1024
+
+
+# Worker: one case in this (fresh) process ----------------------------------------------------------
+
+
+def _rss_bytes():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+class _PeakMemory:
+    """Peak memory of a region above the memory in use when it starts."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __enter__(self):
+        import torch
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+            return self
+        self.start = _rss_bytes()
+        try:
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # reset VmHWM (and ru_maxrss) to the current RSS
+            self.method = 'VmHWM'
+        except OSError:
+            self.method = 'ru_maxrss'
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.start
+            self.method = 'cuda.max_memory_allocated'
+        elif self.method == 'VmHWM':
+            with open('/proc/self/status') as f:
+                hwm = int(re.search(r'VmHWM:\s+(\d+)', f.read()).group(1)) * 1024
+            self.peak = hwm - self.start
+        else:
+            self.peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self.start
+        return False
+
+
+def _sync(device):
+    import torch
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def gemm_rate(device, size=GEMM_SIZE, repeats=5):
+    """fp32 flop/s of torch.mm on size^3 (median of ``repeats``)."""
+    import torch
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    times = []
+    for i in range(repeats + 1):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        if i:  # the first call warms up
+            times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times)
+
+
+def build_module(impl, case, mode):
+    import torch
+    shape, sub_sample, use_scale, _ = CASES[case]
+    dim = len(shape) - 2
+    norm_cfg = dict(type=f'BN{dim}d')
+    torch.manual_seed(0)
+    if impl == 'mmcv':
+        from mmcv.cnn.bricks.non_local import NonLocal2d, NonLocal3d
+        cls = NonLocal2d if dim == 2 else NonLocal3d
+        module = cls(shape[1], mode=mode, sub_sample=sub_sample, use_scale=use_scale,
+                     norm_cfg=norm_cfg)
+    else:
+        sys.path.insert(0, ROOT)
+        from nlnet.models.layers.non_local import NonLocalBlock
+
+        # pool_position='after' computes exactly mmcv's function.
+        module = NonLocalBlock(shape[1], dim=dim, mode=mode, sub_sample=sub_sample,
+                               use_scale=use_scale, pool_position='after', norm_cfg=norm_cfg)
+    # Non-trivial weights: a fresh block's output branch is zero.
+    with torch.no_grad():
+        module.conv_out.norm.weight.fill_(1.0)
+    return module
+
+
+def _fwd_bwd(module, x, grad_out):
+    module.zero_grad(set_to_none=True)
+    x.grad = None
+    module(x).backward(grad_out)
+
+
+def run_worker(args):
+    import torch
+    device = args.device
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    shape = CASES[args.case][0]
+    module = build_module(args.impl, args.case, args.mode).to(device).train()
+
+    # Warm-up on a small grid: library initialisation is not the operator's memory.
+    small = list(shape[:2]) + [max(1, s // 4) for s in shape[2:]]
+    _fwd_bwd(module, torch.randn(small, device=device, requires_grad=True),
+             torch.randn(small, device=device))
+    _sync(device)
+
+    x = torch.randn(shape, device=device, requires_grad=True)
+    grad_out = torch.randn(shape, device=device)
+    record = dict(threads=torch.get_num_threads())
+    try:
+        with _PeakMemory(device) as mem:
+            start = time.perf_counter()
+            _fwd_bwd(module, x, grad_out)
+            _sync(device)
+            first = time.perf_counter() - start
+    except RuntimeError as err:  # e.g. mmcv's concatenation cannot back-propagate
+        record['error'] = f'{type(err).__name__}: {str(err).splitlines()[0][:200]}'
+        return record
+    record.update(peak_bytes=mem.peak, memory_method=mem.method, first_seconds=first)
+
+    gemm_before = gemm_rate(device)
+    times = []
+    for _ in range(args.repeats):
+        _sync(device)
+        start = time.perf_counter()
+        _fwd_bwd(module, x, grad_out)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    gemm_after = gemm_rate(device)
+    record.update(seconds=statistics.median(times), all_seconds=times,
+                  gemm_flops=(gemm_before + gemm_after) / 2,
+                  gemm_flops_before_after=[gemm_before, gemm_after])
+    if args.impl == 'nlnet' and args.mode == 'embedded_gaussian':
+        record.update(attention_seconds=_attention_seconds(args.case, device, args.repeats))
+    return record
+
+
+def _attention_seconds(case, device, repeats):
+    """fwd+bwd of the fused attention alone on the case's theta/phi/g sizes (median)."""
+    import torch
+    from nlnet.models.layers.pairwise import softmax_attention
+    s = case_sizes(case)
+    q = torch.randn(s['batch'], s['queries'], s['inter_channels'], device=device,
+                    requires_grad=True)
+    k = torch.randn(s['batch'], s['keys'], s['inter_channels'], device=device,
+                    requires_grad=True)
+    v = torch.randn(s['batch'], s['keys'], s['inter_channels'], device=device,
+                    requires_grad=True)
+    grad = torch.randn_like(q)
+    times = []
+    for i in range(repeats + 1):
+        _sync(device)
+        start = time.perf_counter()
+        softmax_attention(q, k, v, scale=s['inter_channels']**-0.5).backward(grad)
+        _sync(device)
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# Driver -----------------------------------------------------------------------------------------
+
+
+def spawn(args, case, mode, impl, timeout):
+    cmd = [sys.executable, os.path.abspath(__file__), '--worker', '--case', case, '--mode', mode,
+           '--impl', impl, '--repeats', str(args.repeats), '--device', args.device,
+           '--threads', str(args.threads)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return dict(error=f'timed out after {timeout:.0f} s')
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{')]
+    if proc.returncode or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ['no output']
+        return dict(error=f'worker exited with {proc.returncode}: {tail[0][:200]}')
+    return json.loads(lines[-1])
+
+
+def run_case(args, case, mode, deadline, mem_limit):
+    sizes = case_sizes(case)
+    record = dict(case=case, what=CASES[case][3], mode=mode, device=args.device,
+                  sub_sample=CASES[case][1], use_scale=CASES[case][2], **sizes)
+    for impl in args.impls:
+        left = deadline - time.monotonic()
+        if impl == 'mmcv':
+            estimate = mmcv_estimated_bytes(case, mode)
+            record['mmcv_estimated_bytes'] = estimate
+            if estimate > mem_limit:
+                record['mmcv_error'] = (
+                    f'not run: estimated peak {estimate / GIB:.1f} GiB > limit '
+                    f'{mem_limit / GIB:.1f} GiB (explicit '
+                    + ('N x M x 2C\' concatenation)' if mode == 'concatenation' else
+                       'N x M weights)'))
+                continue
+        if left < 20:
+            record[f'{impl}_error'] = 'not run: time budget spent'
+            continue
+        result = spawn(args, case, mode, impl, timeout=min(left, args.case_timeout))
+        for key, value in result.items():
+            record[f'{impl}_{key}'] = value
+    if 'nlnet_seconds' in record and 'mmcv_seconds' in record:
+        record['time_ratio'] = record['nlnet_seconds'] / record['mmcv_seconds']
+        record['memory_ratio'] = record['nlnet_peak_bytes'] / max(1, record['mmcv_peak_bytes'])
+    if mode == 'embedded_gaussian' and 'nlnet_seconds' in record:
+        flops = 12 * sizes['batch'] * sizes['queries'] * sizes['keys'] * sizes['inter_channels']
+        record['counted_flops'] = flops
+        record['nlnet_flops_per_s'] = flops / record['nlnet_seconds']
+        record['nlnet_gemm_fraction'] = record['nlnet_flops_per_s'] / record['nlnet_gemm_flops']
+        if 'nlnet_attention_seconds' in record:
+            record['attention_gemm_fraction'] = (
+                flops / record['nlnet_attention_seconds'] / record['nlnet_gemm_flops'])
+    return record
+
+
+def _fmt_bytes(value):
+    return '-' if value is None else f'{value / 2**20:9.1f}'
+
+
+def print_table(records, gemm):
+    head = (f"{'case':4} {'mode':18} {'N':>6} {'M':>6} {'nlnet s':>9} {'mmcv s':>9} "
+            f"{'t ratio':>8} {'nlnet MiB':>10} {'mmcv MiB':>10} {'m ratio':>8}  note")
+    print(head)
+    print('-' * len(head))
+    for r in records:
+        def sec(impl):
+            return f"{r[f'{impl}_seconds']:9.3f}" if f'{impl}_seconds' in r else f"{'-':>9}"
+
+        note = r.get('mmcv_error') or r.get('nlnet_error') or ''
+        if 'nlnet_gemm_fraction' in r:
+            note = (f"block {r['nlnet_flops_per_s'] / 1e9:.0f} GFLOP/s = "
+                    f"{100 * r['nlnet_gemm_fraction']:.0f}% GEMM, attention alone "
+                    f"{100 * r.get('attention_gemm_fraction', float('nan')):.0f}%"
+                    + (f'; {note}' if note else ''))
+        ratio = f"{r['time_ratio']:8.3f}" if 'time_ratio' in r else f"{'-':>8}"
+        mratio = f"{r['memory_ratio']:8.3f}" if 'memory_ratio' in r else f"{'-':>8}"
+        print(f"{r['case']:4} {r['mode']:18} {r['queries']:6d} {r['keys']:6d} {sec('nlnet')} "
+              f"{sec('mmcv')} {ratio} {_fmt_bytes(r.get('nlnet_peak_bytes')):>10} "
+              f"{_fmt_bytes(r.get('mmcv_peak_bytes')):>10} {mratio}  {note}")
+    print(f'fp32 GEMM ({GEMM_SIZE}^3) in the driver: {gemm / 1e9:.0f} GFLOP/s; peak memory is '
+          'above the input; ratios are nlnet / mmcv')
+
+
+def print_targets(records):
+    """The issue's targets, evaluated on what was measured (skipped where not run)."""
+    by_key = {(r['case'], r['mode']): r for r in records}
+    checks = []
+    eg = by_key.get(('a', 'embedded_gaussian'), {})
+    if 'time_ratio' in eg:
+        checks.append(('embedded Gaussian (a) time <= 0.75x mmcv', eg['time_ratio'] <= 0.75,
+                       f"{eg['time_ratio']:.2f}x"))
+        checks.append(('embedded Gaussian (a) peak memory <= 0.1x mmcv',
+                       eg['memory_ratio'] <= 0.1, f"{eg['memory_ratio']:.3f}x"))
+    if 'nlnet_gemm_fraction' in eg:
+        checks.append(('embedded Gaussian (a) fwd+bwd >= 60% of GEMM rate',
+                       eg['nlnet_gemm_fraction'] >= 0.6,
+                       f"{100 * eg['nlnet_gemm_fraction']:.0f}% (block), "
+                       f"{100 * eg.get('attention_gemm_fraction', float('nan')):.0f}% "
+                       '(attention alone)'))
+    dp = by_key.get(('a', 'dot_product'), {})
+    if 'time_ratio' in dp:
+        checks.append(('dot product (a) >= 10x faster', 1 / dp['time_ratio'] >= 10,
+                       f"{1 / dp['time_ratio']:.1f}x"))
+    for case in ('a', 'b'):
+        cc = by_key.get((case, 'concatenation'), {})
+        if 'nlnet_peak_bytes' in cc:
+            checks.append((f'concatenation ({case}) within 2 GB', cc['nlnet_peak_bytes'] < 2e9,
+                           f"{cc['nlnet_peak_bytes'] / 2**20:.0f} MiB; mmcv estimate "
+                           f"{cc['mmcv_estimated_bytes'] / 1e9:.0f} GB"))
+    for name, ok, value in checks:
+        print(f"  [{'met' if ok else 'MISSED'}] {name}: {value}")
+    return checks
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
+    parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
+    parser.add_argument('--impls', nargs='+', default=list(IMPLS), choices=IMPLS)
+    parser.add_argument('--repeats', type=int, default=3, help='timed passes per case')
+    parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--json', help='write one record per case to this path')
+    parser.add_argument('--budget-s', type=float, default=540,
+                        help='stop starting cases after this many seconds')
+    parser.add_argument('--case-timeout', type=float, default=240)
+    parser.add_argument('--mmcv-mem-limit-gb', type=float, default=None,
+                        help='skip mmcv cases estimated above this (default: min(8, half '
+                        'of MemAvailable); GPU: its free memory)')
+    # Worker mode (internal).
+    parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--case', choices=list(CASES), help=argparse.SUPPRESS)
+    parser.add_argument('--mode', choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument('--impl', choices=IMPLS, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _memory_limit(args):
+    if args.mmcv_mem_limit_gb is not None:
+        return args.mmcv_mem_limit_gb * 1e9
+    if args.device == 'cuda':
+        import torch
+        return 0.9 * torch.cuda.mem_get_info()[0]
+    return min(8e9, available_bytes() / 2)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_worker(args)))
+        return
+    start = time.monotonic()
+    deadline = start + args.budget_s
+    import torch
+    gemm = gemm_rate(args.device)
+    mem_limit = _memory_limit(args)
+    print(f'device {args.device}, torch {torch.__version__}, threads '
+          f'{args.threads or torch.get_num_threads()}, mmcv memory limit '
+          f'{mem_limit / GIB:.1f} GiB', flush=True)
+    records = []
+    for case in args.cases:
+        for mode in args.modes:
+            records.append(run_case(args, case, mode, deadline, mem_limit))
+            r = records[-1]
+            print(f"  done {case} {mode}: nlnet {r.get('nlnet_seconds', r.get('nlnet_error'))} "
+                  f"mmcv {r.get('mmcv_seconds', r.get('mmcv_error'))}", flush=True)
+    print()
+    print_table(records, gemm)
+    print('targets:')
+    print_targets(records)
+    print(f'total {time.monotonic() - start:.0f} s')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(gemm_flops=gemm, records=records), f, indent=1)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,390 @@
+"""NonLocalBlock against the paper's Eq. 1-6 written out with the explicit N x M matrix."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_plugin_layer
+from mmcv.cnn.bricks.non_local import NonLocal1d, NonLocal2d, NonLocal3d
+from mmengine.registry import MODELS
+from mmengine.runner.checkpoint import load_state_dict as mmengine_load_state_dict
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from nlnet.models.layers.non_local import NonLocalBlock
+
+MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
+MMCV_CLASSES = {1: NonLocal1d, 2: NonLocal2d, 3: NonLocal3d}
+MMCV_POOL_KERNELS = {1: (2, ), 2: (2, 2), 3: (1, 2, 2)}
+BN_TYPES = {1: 'BN1d', 2: 'BN2d', 3: 'BN3d'}
+# (dim, spatial size, scope, pool kernel): odd sizes so that pooling floors.
+GRIDS = [
+    (1, (11, ), 'spacetime', (2, )),
+    (2, (5, 7), 'spacetime', (2, 2)),
+    (3, (3, 5, 7), 'spacetime', (1, 2, 2)),
+    (3, (3, 5, 7), 'space', (1, 2, 2)),
+    (3, (5, 3, 3), 'time', (2, 1, 1)),
+]
+# (sub_sample, pool_position)
+SAMPLINGS = [(False, 'before'), (True, 'before'), (True, 'after')]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These inputs are tiny: a second intra-op thread only adds synchronisation,
+    which costs seconds on a loaded machine. Tests that need threads set them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# Naive reference: Eq. 1-6 with every pairwise weight materialised ---------------------------
+
+
+def _embed(conv_module, x):
+    """A 1x1 convolution written as a channel contraction."""
+    conv = conv_module.conv
+    out = torch.einsum('oc,nc...->no...', conv.weight.flatten(1), x)
+    if conv.bias is not None:
+        out = out + conv.bias.reshape(1, -1, *[1] * (x.dim() - 2))
+    return out
+
+
+def _pool(block, x):
+    return getattr(F, f'max_pool{block.dim}d')(x, kernel_size=block.pool_kernel)
+
+
+def _naive_embeddings(block, x):
+    """theta(x_i) on the full grid; phi(x_j), g(x_j) on the (pooled) key grid."""
+    gaussian = block.mode == 'gaussian'
+    theta = x if gaussian else _embed(block.theta, x)
+    if not block.sub_sample:
+        return theta, (x if gaussian else _embed(block.phi, x)), _embed(block.g, x)
+    if block.pool_position == 'before':
+        pooled = _pool(block, x)
+        return theta, (pooled if gaussian else _embed(block.phi, pooled)), _embed(block.g, pooled)
+    phi = _pool(block, x) if gaussian else _pool(block, _embed(block.phi, x))
+    return theta, phi, _pool(block, _embed(block.g, x))
+
+
+def _coords(grid):
+    return torch.stack(torch.meshgrid(*[torch.arange(s) for s in grid], indexing='ij')).flatten(1)
+
+
+def _scope_mask(scope, query_grid, key_grid):
+    """(N, M) bool: Table 2d's scopes - all pairs, same frame, or same spatial position."""
+    q, k = _coords(query_grid), _coords(key_grid)
+    if scope == 'spacetime':
+        return torch.ones(q.shape[1], k.shape[1], dtype=torch.bool)
+    same = (lambda d: q[d][:, None] == k[d][None, :])
+    return same(0) if scope == 'space' else same(1) & same(2)
+
+
+def naive_weights(block, x):
+    """(n, N, M) normalised weights f(x_i, x_j) / C(x) of Eq. 1-5, and the values g(x_j)."""
+    theta, phi, g = _naive_embeddings(block, x)
+    mask = _scope_mask(block.scope, x.shape[2:], phi.shape[2:])
+    q = theta.flatten(2).transpose(1, 2)  # (n, N, D)
+    k = phi.flatten(2).transpose(1, 2)  # (n, M, D)
+    if block.mode in ('gaussian', 'embedded_gaussian'):  # Eq. 2, 3: C(x) = sum_j f
+        logits = q @ k.transpose(1, 2)
+        if block.mode == 'embedded_gaussian' and block.use_scale:
+            logits = logits / math.sqrt(block.inter_channels)
+        logits = logits.masked_fill(~mask, float('-inf'))
+        f = torch.exp(logits - logits.amax(-1, keepdim=True))
+        weights = f / f.sum(-1, keepdim=True)
+    else:  # Eq. 4, 5: C(x) = number of positions
+        if block.mode == 'dot_product':
+            f = q @ k.transpose(1, 2)
+        else:
+            pairs = torch.cat([q[:, :, None].expand(-1, -1, k.shape[1], -1),
+                               k[:, None].expand(-1, q.shape[1], -1, -1)], dim=-1)
+            f = F.relu(pairs @ block.concat_project.conv.weight.flatten())
+        weights = f * mask / mask.sum(-1, keepdim=True)
+    return weights, g
+
+
+def naive_block(block, x):
+    """z = W_z y + x (Eq. 6) with y_i = sum_j w_ij g(x_j) from :func:`naive_weights`."""
+    weights, g = naive_weights(block, x)
+    y = weights @ g.flatten(2).transpose(1, 2)
+    y = y.transpose(1, 2).reshape(x.shape[0], -1, *x.shape[2:])
+    return x + block.conv_out(y)
+
+
+# Helpers -------------------------------------------------------------------------------------
+
+
+def _randomise(module, std=0.5):
+    """Move every parameter off its initial value (a fresh block is the identity)."""
+    with torch.no_grad():
+        for param in module.parameters():
+            param.normal_(0, std)
+    return module
+
+
+def _value_and_grads(fn, x, params, grad_out):
+    x = x.detach().requires_grad_()
+    out = fn(x)
+    return [out] + list(torch.autograd.grad(out, [x] + params, grad_out))
+
+
+def _block(channels, dim, **kwargs):
+    return NonLocalBlock(channels, dim=dim, **kwargs).double().train()
+
+
+# Exactness against Eq. 1-6 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('sub_sample,pool_position', SAMPLINGS)
+@pytest.mark.parametrize('dim,size,scope,pool_kernel', GRIDS)
+@pytest.mark.parametrize('mode', MODES)
+def test_matches_naive_eq_1_to_6(mode, dim, size, scope, pool_kernel, sub_sample,
+                                 pool_position):
+    torch.manual_seed(0)
+    block = _randomise(_block(6, dim, mode=mode, scope=scope, sub_sample=sub_sample,
+                              pool_kernel=pool_kernel, pool_position=pool_position))
+    x = torch.randn(2, 6, *size, dtype=torch.float64)
+    params = list(block.parameters())
+    grad_out = torch.randn_like(x)
+    got = _value_and_grads(block, x, params, grad_out)
+    want = _value_and_grads(lambda t: naive_block(block, t), x, params, grad_out)
+    names = ['output', 'x'] + [name for name, _ in block.named_parameters()]
+    for name, g, w in zip(names, got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10, msg=lambda m: f'{name}: {m}')
+
+
+@pytest.mark.parametrize('use_scale', [True, False])
+def test_embedded_gaussian_scale_option(use_scale):
+    torch.manual_seed(0)
+    block = _randomise(_block(8, 2, use_scale=use_scale, reduction=4))
+    x = torch.randn(1, 8, 4, 5, dtype=torch.float64)
+    torch.testing.assert_close(block(x), naive_block(block, x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('dim,size,scope,pool_kernel', GRIDS)
+@pytest.mark.parametrize('mode', MODES)
+def test_pairwise_weights_match_naive_matrix(mode, dim, size, scope, pool_kernel):
+    torch.manual_seed(0)
+    block = _randomise(_block(6, dim, mode=mode, scope=scope, sub_sample=True,
+                              pool_kernel=pool_kernel)).eval()
+    x = torch.randn(2, 6, *size, dtype=torch.float64)
+    num_queries = math.prod(size)
+    queries = [0, num_queries // 2, num_queries - 1]
+    with torch.no_grad():
+        want = naive_weights(block, x)[0][:, queries]
+    got = block.pairwise_weights(x, queries)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+# mmcv parity and checkpoints ----------------------------------------------------------------
+
+
+def _mmcv_name(name, mode, sub_sample):
+    """mmcv nests sub-sampled g/phi as Sequential(conv, pool): 'g.conv.weight' -> 'g.0.conv.weight'."""
+    if sub_sample and (name.startswith('g.') or (name.startswith('phi.') and mode != 'gaussian')):
+        head, rest = name.split('.', 1)
+        return f'{head}.0.{rest}'
+    return name
+
+
+@pytest.mark.parametrize('sub_sample', [False, True])
+@pytest.mark.parametrize('dim', [1, 2, 3])
+@pytest.mark.parametrize('mode', MODES)
+def test_parity_with_mmcv(mode, dim, sub_sample):
+    torch.manual_seed(0)
+    norm_cfg = dict(type=BN_TYPES[dim])
+    ref = _randomise(MMCV_CLASSES[dim](8, mode=mode, sub_sample=sub_sample,
+                                       norm_cfg=norm_cfg)).double()
+    ours = _block(8, dim, mode=mode, sub_sample=sub_sample, pool_position='after',
+                  norm_cfg=norm_cfg)
+    assert ours.pool_kernel == MMCV_POOL_KERNELS[dim]
+    # mmcv's sub-sampled 'g.0.conv.*' / 'phi.0.conv.*' keys load through the mapping.
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 8, *[5, 6, 7][3 - dim:], dtype=torch.float64)
+    ours_params = dict(ours.named_parameters())
+    names = list(ours_params)
+    ref_params = dict(ref.named_parameters())
+    assert sorted(_mmcv_name(n, mode, sub_sample) for n in names) == sorted(ref_params)
+    grad_out = torch.randn_like(x)
+    if mode == 'concatenation':
+        # mmcv divides its in-place ReLU's output in place, so its concatenation
+        # cannot be back-propagated; our gradients are checked against Eq. 5 above.
+        with pytest.raises(RuntimeError, match='inplace operation'):
+            _value_and_grads(ref, x, list(ref_params.values()), grad_out)
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-9, atol=1e-10)
+        return
+    got = _value_and_grads(ours, x, [ours_params[n] for n in names], grad_out)
+    want = _value_and_grads(
+        ref, x, [ref_params[_mmcv_name(n, mode, sub_sample)] for n in names], grad_out)
+    for name, g, w in zip(['output', 'x'] + names, got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10, msg=lambda m: f'{name}: {m}')
+    for key, value in ref.state_dict().items():  # running BN statistics updated alike
+        if 'running' in key:
+            torch.testing.assert_close(ours.state_dict()[key], value)
+
+
+def test_mmcv_checkpoint_loads_nested_through_mmengine():
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Identity(), _randomise(NonLocal3d(8, sub_sample=True,
+                                                             norm_cfg=dict(type='BN3d'))))
+    ours = nn.Sequential(nn.Identity(), NonLocalBlock(8, dim=3, sub_sample=True,
+                                                      pool_position='after'))
+    state = ref.state_dict()
+    assert '1.g.0.conv.weight' in state and '1.phi.0.conv.weight' in state
+    mmengine_load_state_dict(ours, state, strict=True)
+    ours.eval(), ref.eval()
+    x = torch.randn(1, 8, 2, 6, 6)
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+# Initialisation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('norm_cfg', [dict(type='BN'), dict(type='GN', num_groups=2), None])
+@pytest.mark.parametrize('mode', MODES)
+def test_identity_at_initialisation(mode, norm_cfg):
+    torch.manual_seed(0)
+    for dim, size, scope, pool_kernel in GRIDS:
+        block = NonLocalBlock(8, dim=dim, mode=mode, scope=scope, sub_sample=True,
+                              pool_kernel=pool_kernel, norm_cfg=norm_cfg)
+        x = torch.randn(2, 8, *size)
+        assert torch.equal(block(x), x)
+        assert torch.equal(block.eval()(x), x)
+
+
+def test_init_weights_restores_identity_after_parent_init():
+    torch.manual_seed(0)
+    block = NonLocalBlock(8, dim=3)
+    nn.init.ones_(block.conv_out.norm.weight)  # what a from-scratch parent init does
+    x = torch.randn(1, 8, 2, 3, 3)
+    assert not torch.equal(block(x), x)
+    block.init_weights()
+    assert torch.equal(block(x), x)
+    for name in ('g', 'theta', 'phi'):  # theta/phi/g ~ N(0, 0.01^2), as the official code
+        weight = getattr(block, name).conv.weight
+        assert 0.002 < weight.std().item() < 0.02
+
+
+# No affinity-sized tensor on the training path ---------------------------------------------
+
+
+class _RecordOutputs(TorchDispatchMode):
+    """Records the largest tensor every aten op (forward and backward) produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = (0, None)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in (out if isinstance(out, (tuple, list)) else (out, )):
+            if isinstance(t, torch.Tensor) and t.numel() > self.largest[0]:
+                self.largest = (t.numel(), str(func))
+        return out
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('sub_sample', [False, True])
+@pytest.mark.parametrize('mode', MODES)
+def test_training_path_never_holds_the_affinity_matrix(mode, sub_sample, dtype):
+    torch.manual_seed(0)
+    torch.set_num_threads(2)  # also the query-grouped CPU backward of the softmax modes
+    block = _randomise(NonLocalBlock(16, dim=2, mode=mode, sub_sample=sub_sample), 0.1)
+    block = block.to(dtype)
+    x = torch.randn(1, 16, 48, 40, dtype=dtype, requires_grad=True)
+    num_queries = 48 * 40
+    affinity = num_queries * (num_queries // 4 if sub_sample else num_queries)
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    recorder = _RecordOutputs()
+    with recorder, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        block(x).square().sum().backward()
+    assert saved and max(saved) < affinity / 16, (max(saved), affinity)
+    assert recorder.largest[0] < affinity / 16, (recorder.largest, affinity)
+    for param in block.parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all()
+
+
+# Precision ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('mode', MODES)
+def test_autocast_gives_no_inf_or_nan_where_fp32_does_not(mode, dtype):
+    torch.manual_seed(0)
+    block = NonLocalBlock(16, dim=3, mode=mode, sub_sample=True)
+    with torch.no_grad():
+        block.conv_out.norm.weight.fill_(1.0)
+        for name in ('theta', 'phi'):
+            if hasattr(block, name):
+                getattr(block, name).conv.weight.normal_(0, 1.0)
+        x = 60 * torch.randn(2, 16, 4, 6, 6)
+        # The stress: products theta(x_i).phi(x_j), which an explicit N x M form
+        # would hold, exceed float16's range.
+        theta, phi, _ = _naive_embeddings(block, x)
+        products = theta.flatten(2).transpose(1, 2) @ phi.flatten(2)
+        assert products.abs().max() > torch.finfo(torch.float16).max
+
+    def run(autocast):
+        inp = x.clone().requires_grad_()
+        with torch.autocast('cpu', dtype=dtype, enabled=autocast):
+            out = block(inp)
+        grads = torch.autograd.grad(out.float().square().mean(), [inp] + list(block.parameters()))
+        return out.float(), grads
+
+    out32, grads32 = run(False)
+    assert torch.isfinite(out32).all() and all(torch.isfinite(g).all() for g in grads32)
+    out_half, grads_half = run(True)
+    assert torch.isfinite(out_half).all()
+    assert all(torch.isfinite(g).all() for g in grads_half)
+    torch.testing.assert_close(out_half, out32, rtol=0.05, atol=0.05 * out32.abs().max().item())
+
+
+# Arguments, registry, plugins ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(mode='softmax'), "mode must be one of ('gaussian', 'embedded_gaussian', "
+     "'dot_product', 'concatenation'), got 'softmax'"),
+    (dict(dim=4), 'dim must be one of (1, 2, 3), got 4'),
+    (dict(dim=2, scope='space'), "scope must be 'spacetime' for dim=2"),
+    (dict(dim=1, scope='time'), "scope must be 'spacetime' for dim=1"),
+    (dict(dim=3, scope='frames'), "scope must be one of ('spacetime', 'space', 'time')"),
+    (dict(reduction=0), 'reduction must be an integer >= 1, got 0'),
+    (dict(reduction=1.5), 'reduction must be an integer >= 1, got 1.5'),
+    (dict(reduction=16), 'reduction must be <= in_channels'),
+    (dict(pool_position='middle'), "pool_position must be one of ('before', 'after')"),
+    (dict(dim=3, pool_kernel=(2, 2)), 'pool_kernel must be None, an integer >= 1 or 3 integers'),
+    (dict(dim=2, pool_kernel=0), 'pool_kernel must be None, an integer >= 1 or 2 integers'),
+    (dict(dim=2, pool_kernel=(2.0, 2)), 'pool_kernel must be None'),
+    (dict(dim=3, scope='time', sub_sample=True), "pool_kernel must not pool space"),
+    (dict(dim=3, scope='space', sub_sample=True, pool_kernel=(2, 2, 2)),
+     'pool_kernel must not pool time'),
+])
+def test_bad_arguments_fail_in_init(kwargs, message):
+    with pytest.raises(ValueError, match=None) as info:
+        NonLocalBlock(8, **kwargs)
+    assert message in str(info.value)
+
+
+def test_int_pool_kernel_and_bad_input_shape():
+    assert NonLocalBlock(8, dim=3, pool_kernel=2).pool_kernel == (2, 2, 2)
+    with pytest.raises(ValueError, match=r'expects \(N, 8, 2 dims\), got shape \(1, 8, 4\)'):
+        NonLocalBlock(8, dim=2)(torch.randn(1, 8, 4))
+
+
+def test_registry_and_plugin_builds():
+    block = MODELS.build(dict(type='NonLocalBlock', in_channels=8, dim=3))
+    assert isinstance(block, NonLocalBlock) and block.dim == 3
+    name, layer = build_plugin_layer(dict(type='NonLocalBlock', dim=2), in_channels=16)
+    assert name == 'non_local_block' and isinstance(layer, NonLocalBlock)
+    assert layer.in_channels == 16
+    x = torch.randn(1, 16, 5, 5)
+    assert torch.equal(layer(x), x)

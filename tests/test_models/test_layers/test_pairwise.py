@@ -1,0 +1,123 @@
+"""The sequence-level kernels of the non-local operator against the explicit N x M forms."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nlnet.models.layers.pairwise import (concatenation_attention, dot_product_attention,
+                                          explicit_weights, softmax_attention)
+
+
+def _grads(out, inputs, grad_out):
+    return torch.autograd.grad(out, inputs, grad_out)
+
+
+def _assert_same_value_and_grads(fast, explicit, inputs, rtol=1e-10, atol=1e-10):
+    grad_out = torch.randn_like(explicit)
+    torch.testing.assert_close(fast, explicit, rtol=rtol, atol=atol)
+    for got, want in zip(_grads(fast, inputs, grad_out), _grads(explicit, inputs, grad_out)):
+        torch.testing.assert_close(got, want, rtol=rtol, atol=atol)
+
+
+def _leaves(*shapes, dtype=torch.float64, scale=1.0):
+    return [(scale * torch.randn(*s, dtype=dtype)).requires_grad_() for s in shapes]
+
+
+@pytest.mark.parametrize('width,channels', [(6, 6), (7, 3), (3, 7)])
+@pytest.mark.parametrize('groups', [1, 2, 3])
+def test_softmax_attention_matches_explicit(width, channels, groups):
+    torch.manual_seed(0)
+    q, k, v = _leaves((2, 11, width), (2, 5, width), (2, 5, channels))
+    fast = softmax_attention(q, k, v, scale=0.7, groups=groups)
+    explicit = explicit_weights('embedded_gaussian', q, k, scale=0.7) @ v
+    assert fast.shape == (2, 11, channels)
+    _assert_same_value_and_grads(fast, explicit, [q, k, v])
+
+
+def test_softmax_attention_default_groups_on_a_long_sequence():
+    # B=1 with >= 512 queries is the case where the CPU backward is split into groups.
+    torch.manual_seed(0)
+    q, k, v = _leaves((1, 517, 4), (1, 130, 4), (1, 130, 4))
+    fast = softmax_attention(q, k, v, scale=0.5)
+    explicit = explicit_weights('embedded_gaussian', q, k, scale=0.5) @ v
+    _assert_same_value_and_grads(fast, explicit, [q, k, v])
+
+
+def test_dot_product_attention_matches_explicit():
+    torch.manual_seed(0)
+    q, k, v = _leaves((3, 9, 5), (3, 4, 5), (3, 4, 2))
+    _assert_same_value_and_grads(dot_product_attention(q, k, v),
+                                 explicit_weights('dot_product', q, k) @ v, [q, k, v])
+
+
+def test_dot_product_sum_beyond_half_range_average_within():
+    # sum_j k_j v_j = 64 * 100 * 100 = 6.4e5 > 65504, its average 1e4 is not.
+    key = torch.full((1, 64, 2), 100.0, dtype=torch.float16)
+    value = torch.full((1, 64, 3), 100.0, dtype=torch.float16)
+    query = torch.full((1, 5, 2), 0.5, dtype=torch.float16)
+    out = dot_product_attention(query, key, value)
+    torch.testing.assert_close(out, torch.full((1, 5, 3), 1e4, dtype=torch.float16))
+
+
+def test_concatenation_attention_matches_explicit():
+    torch.manual_seed(0)
+    a, b, v = _leaves((2, 13), (2, 8), (2, 8, 3))
+    _assert_same_value_and_grads(concatenation_attention(a, b, v),
+                                 explicit_weights('concatenation', a, b) @ v, [a, b, v])
+
+
+def test_concatenation_attention_ties_and_unreached_queries():
+    # Integer values make a_i + b_j == 0 exactly (ReLU'(0) = 0 on both sides), give
+    # duplicate keys, and leave query 0 (a = -9) with no key: its output must be 0.
+    a = torch.tensor([[-9., -2., 0., 1., 3.]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([[2., -1., 2., 0., -3., 1.]], dtype=torch.float64, requires_grad=True)
+    v = torch.randn(1, 6, 4, dtype=torch.float64, requires_grad=True)
+    fast = concatenation_attention(a, b, v)
+    assert torch.equal(fast[0, 0], torch.zeros(4, dtype=torch.float64))
+    _assert_same_value_and_grads(fast, explicit_weights('concatenation', a, b) @ v, [a, b, v])
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_kernels_stay_finite(dtype):
+    # Logits q.k of about 200 * 200 * 8 = 3.2e5 overflow float16 (max 65504) if
+    # formed in it, yet every output below is well inside the float16 range, as
+    # float32 shows: the half-precision kernels must give finite values close to it.
+    torch.manual_seed(0)
+    q, k, v = _leaves((2, 40, 8), (2, 10, 8), (2, 10, 8), dtype=dtype)
+    a, b = _leaves((2, 40), (2, 10), dtype=dtype)
+    with torch.no_grad():
+        for t in (q, k, a, b):
+            t.mul_(200)
+    small_v = (v.detach() / 100).requires_grad_()
+    kernels = {
+        'softmax': (lambda *t: softmax_attention(*t[:3], scale=1.0), (q, k, v)),
+        'dot_product': (dot_product_attention, (q, k, small_v)),
+        'concatenation': (concatenation_attention, (a, b, small_v)),
+    }
+    for name, (kernel, inputs) in kernels.items():
+        out = kernel(*inputs)
+        want = kernel(*[t.detach().float() for t in inputs])
+        assert out.dtype == dtype, name
+        assert torch.isfinite(want).all(), name
+        assert torch.isfinite(out).all(), name
+        torch.testing.assert_close(out.float(), want, rtol=3e-2, atol=3e-2 * want.abs().max())
+        upstream = torch.randn(out.shape) / 1000
+        half_grads = torch.autograd.grad(out, inputs, upstream.to(dtype))
+        want_leaves = [t.detach().float().requires_grad_() for t in inputs]
+        want_grads = torch.autograd.grad(kernel(*want_leaves), want_leaves, upstream)
+        for got, ref in zip(half_grads, want_grads):
+            assert ref.abs().max() < torch.finfo(torch.float16).max / 10, name
+            assert torch.isfinite(got).all(), name
+            # Gradients below float16 resolution (softmax near one-hot) flush to 0.
+            torch.testing.assert_close(got.float(), ref, rtol=3e-2,
+                                       atol=3e-2 * ref.abs().max() + 1e-6)
+
+
+def test_explicit_weights_rows_are_normalised():
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 5, 3), torch.randn(2, 7, 3)
+    weights = explicit_weights('gaussian', q, k)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 5))
+    torch.testing.assert_close(explicit_weights('dot_product', q, k), q @ k.transpose(1, 2) / 7)
+    a, b = q[..., 0], k[..., 0]
+    torch.testing.assert_close(explicit_weights('concatenation', a, b),
+                               F.relu(a[..., None] + b[:, None]) / 7)
