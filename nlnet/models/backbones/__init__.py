@@ -1,1 +1,2 @@
-
+from .det_resnet import NLResNet  # noqa: F401
+from .video_resnet import VideoResNet  # noqa: F401

@@ -1,0 +1,4 @@
+# NL C2D ResNet-50, 5 blocks, each position attending to its own frame only (paper Table 2d).
+_base_ = ['./nl-c2d_r50-in1k-pre-5blocks_8xb32-8x8x1-100e_kinetics400-rgb.py']
+
+model = dict(backbone=dict(non_local_cfg=dict(scope='space')))

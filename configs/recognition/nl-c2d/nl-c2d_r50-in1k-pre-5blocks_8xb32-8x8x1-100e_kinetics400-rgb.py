@@ -1,0 +1,4 @@
+# NL C2D ResNet-50, 5 blocks: after blocks 1, 3 of res3 and 1, 3, 5 of res4 (paper Table 2c).
+_base_ = ['./nl-c2d_r50-in1k-pre-1block_8xb32-8x8x1-100e_kinetics400-rgb.py']
+
+model = dict(backbone=dict(non_local='5blocks'))
