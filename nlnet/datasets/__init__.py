@@ -1,1 +1,5 @@
+"""nlnet's datasets and transforms; importing this module registers them in mmaction."""
+from .robust_video_dataset import BrokenVideoError, RobustVideoDataset
+from .transforms import ClipHueRotation
 
+__all__ = ['RobustVideoDataset', 'BrokenVideoError', 'ClipHueRotation']
