@@ -20,7 +20,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
 __all__ = [
     'PreflightError', 'check_data_paths', 'explain_build_error', 'build_datasets',
-    'resolve_checkpoint', 'check_checkpoint', 'init_cpu_distributed'
+    'resolve_checkpoint', 'check_checkpoint', 'init_cpu_distributed', 'close_distributed'
 ]
 
 
@@ -312,3 +312,15 @@ def init_cpu_distributed(cfg, launcher):
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def close_distributed():
+    """Destroy the default process group, if any, before the interpreter exits.
+
+    Otherwise gloo's worker threads can still hold tensors while Python shuts
+    down, and a rank that finished its work aborts with "terminate called
+    without an active exception" (SIGABRT), failing the whole torchrun job
+    (pytorch/pytorch#190489).
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -33,7 +33,7 @@ from mmengine.runner import Runner
 from mmengine.structures import BaseDataElement
 
 from preflight import (PreflightError, build_datasets, check_checkpoint, check_data_paths,
-                       explain_build_error, init_cpu_distributed)
+                       close_distributed, explain_build_error, init_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -189,7 +189,14 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     check_data_paths(cfg, ['test_dataloader'])
     init_cpu_distributed(cfg, args.launcher)
+    try:
+        evaluate(cfg, args)
+    finally:
+        close_distributed()
 
+
+def evaluate(cfg, args):
+    """Build the runner, check its dataset and the checkpoint, test, and write the dump."""
     runner = build_runner(cfg)
     build_datasets(runner, ['_test_dataloader'], cfg)
     check_checkpoint(runner.model, args.checkpoint, 'checkpoint', strict=True)

@@ -13,6 +13,7 @@ model.
 import nlnet  # noqa: F401,I001  (first: registers nlnet and applies the stack fixes)
 
 import argparse
+import logging
 import os
 import os.path as osp
 import random
@@ -28,7 +29,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, Runner
 
 from preflight import (PreflightError, build_datasets, check_checkpoint, check_data_paths,
-                       explain_build_error, init_cpu_distributed, resolve_checkpoint)
+                       close_distributed, explain_build_error, init_cpu_distributed,
+                       resolve_checkpoint)
 
 
 def parse_args(argv=None):
@@ -156,6 +158,9 @@ class _ResumableEpochLoader:
     the iteration count, which trains the first part of the epoch twice. Here
     the batches already trained are fetched (so that sampler and worker random
     streams advance exactly as before) and dropped.
+
+    Attributes:
+        skipped (int): batches dropped at the start of the current epoch.
     """
 
     def __init__(self, loop, seed, rank):
@@ -163,6 +168,7 @@ class _ResumableEpochLoader:
         self._dataloader = loop.dataloader
         self._seed = seed
         self._rank = rank
+        self.skipped = 0
 
     def __len__(self):
         return len(self._dataloader)
@@ -173,6 +179,7 @@ class _ResumableEpochLoader:
     def __iter__(self):
         first = self._loop.epoch * len(self._dataloader)
         done = max(self._loop.iter - first, 0)
+        self.skipped = done
         if done:
             print_log(f'Resuming inside epoch {self._loop.epoch + 1}: skipping its first {done} '
                       'batches, which were trained before the interruption', logger='current')
@@ -211,11 +218,20 @@ class ReproducibleResumeHook(Hook):
                                                               runner.rank)
         elif isinstance(loop, EpochBasedTrainLoop):
             if not isinstance(loop.dataloader, _ResumableEpochLoader):
-                loop.dataloader = _ResumableEpochLoader(loop, seed, runner.rank)
+                loader = _ResumableEpochLoader(loop, seed, runner.rank)
+                loop.dataloader = loader
+                run_iter = loop.run_iter
+
+                # The loop numbers the batches it receives from 0; hooks need their
+                # position in the epoch (the log's [epoch][i/n], end-of-epoch checks).
+                def run_iter_in_epoch(idx, data_batch):
+                    run_iter(idx + loader.skipped, data_batch)
+
+                loop.run_iter = run_iter_in_epoch
         else:
             print_log(f'{type(loop).__name__} is neither an epoch- nor an iteration-based loop: '
                       'a resumed run may draw other random numbers than an uninterrupted one',
-                      logger='current', level='WARNING')
+                      logger='current', level=logging.WARNING)
 
 
 def build_runner(cfg):
@@ -240,7 +256,14 @@ def main(argv=None):
         loaders.append('val_dataloader')
     check_data_paths(cfg, loaders)
     init_cpu_distributed(cfg, args.launcher)
+    try:
+        train(cfg, args)
+    finally:
+        close_distributed()
 
+
+def train(cfg, args):
+    """Build the runner, check its datasets and checkpoint, then train."""
     runner = build_runner(cfg)
     build_datasets(runner, ['_train_dataloader', '_val_dataloader'], cfg)
     checkpoint, option = resolve_checkpoint(cfg)

@@ -11,6 +11,7 @@ instead
   ``skip_broken=True``, checks every file when the dataset is built, leaves the
   unreadable ones out and lists them in :attr:`RobustVideoDataset.skipped`.
 """
+import logging
 import os
 import os.path as osp
 
@@ -119,10 +120,10 @@ class RobustVideoDataset(VideoDataset):
             self.skipped.append(
                 dict(filename=data_info['filename'], label=data_info['label'], reason=reason))
             print_log(f'skipping broken video {data_info["filename"]}: {reason}',
-                      logger='current', level='WARNING')
+                      logger='current', level=logging.WARNING)
         if self.skipped:
             print_log(f'{len(self.skipped)} of {len(data_list)} videos are broken and left out '
-                      f'of {self.ann_file}', logger='current', level='WARNING')
+                      f'of {self.ann_file}', logger='current', level=logging.WARNING)
         return kept
 
     def prepare_data(self, idx):
@@ -144,7 +145,7 @@ class RobustVideoDataset(VideoDataset):
             if self.test_mode:
                 raise BrokenVideoError(f'cannot read video {filename}: {reason}')
             print_log(f'broken video {filename} ({reason}); drawing another sample instead',
-                      logger='current', level='WARNING')
+                      logger='current', level=logging.WARNING)
             return None
         for transform in rest:
             results = transform(results)

@@ -138,7 +138,7 @@ def write_video(path, frames, fps=8):
     writer.release()
 
 
-def make_demo_dataset(out_dir, num_train=400, num_val=200, seed=0, spec=None):
+def make_demo_dataset(out_dir, num_train=2000, num_val=400, seed=0, spec=None):
     """Write the demo dataset to ``out_dir``; returns the annotation file paths by split."""
     spec = spec or DemoVideoSpec()
     names = class_names(spec.grid)
@@ -168,8 +168,8 @@ def make_demo_dataset(out_dir, num_train=400, num_val=200, seed=0, spec=None):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out-dir', default='data/demo', help='dataset root (default: data/demo)')
-    parser.add_argument('--num-train', type=int, default=400, help='training videos')
-    parser.add_argument('--num-val', type=int, default=200, help='validation videos')
+    parser.add_argument('--num-train', type=int, default=2000, help='training videos')
+    parser.add_argument('--num-val', type=int, default=400, help='validation videos')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
     parser.add_argument('--grid', type=int, default=2, choices=sorted(CELL_NAMES),
                         help='the probe board is grid x grid; classes = grid**2')

@@ -1,0 +1,1 @@
+"""Helpers shared by several test modules (data generators, tiny configs, hooks)."""

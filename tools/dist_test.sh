@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Multi-process testing with torchrun, one process per GPU (or, on a CPU-only
+# machine, per CPU process group member over gloo):
+#
+#   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py arguments ...]
+#   GPUS=8 bash tools/dist_test.sh CONFIG CHECKPOINT [test.py arguments ...]
+#
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
+# PYTHON picks the interpreter (default: python).
+set -euo pipefail
+
+if [ $# -lt 2 ]; then
+    echo "usage: bash $0 CONFIG CHECKPOINT [GPUS] [test.py arguments ...]" >&2
+    exit 2
+fi
+CONFIG=$1
+CHECKPOINT=$2
+shift 2
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+    GPUS=$1
+    shift
+fi
+GPUS=${GPUS:-1}
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+PYTHON=${PYTHON:-python}
+TOOLS=$(dirname "$0")
+
+set -x
+PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --master_port="$PORT" \
+    --nproc_per_node="$GPUS" \
+    "$TOOLS/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"

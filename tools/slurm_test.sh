@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Testing on a Slurm cluster, one task per GPU:
+#
+#   bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py arguments ...]
+#
+# GPUS (total, default 8), GPUS_PER_NODE (default 8), CPUS_PER_TASK (default 5),
+# SRUN_ARGS (extra srun options) and MASTER_PORT (default: random) come from
+# the environment; PYTHON picks the interpreter (default: python).
+set -euo pipefail
+
+if [ $# -lt 4 ]; then
+    echo "usage: bash $0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py arguments ...]" >&2
+    exit 2
+fi
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+CHECKPOINT=$4
+shift 4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+SRUN_ARGS=${SRUN_ARGS:-""}
+PYTHON=${PYTHON:-python}
+TOOLS=$(dirname "$0")
+# A random rendezvous port, so that several jobs can share a node.
+export MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
+
+set -x
+# SRUN_ARGS is unquoted on purpose: it holds several srun options.
+# shellcheck disable=SC2086
+PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
+srun -p "$PARTITION" \
+    --job-name="$JOB_NAME" \
+    --gres=gpu:"$GPUS_PER_NODE" \
+    --ntasks="$GPUS" \
+    --ntasks-per-node="$GPUS_PER_NODE" \
+    --cpus-per-task="$CPUS_PER_TASK" \
+    --kill-on-bad-exit=1 \
+    $SRUN_ARGS \
+    "$PYTHON" -u "$TOOLS/test.py" "$CONFIG" "$CHECKPOINT" --launcher=slurm "$@"
