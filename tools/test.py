@@ -28,12 +28,12 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.evaluator import BaseMetric
-from mmengine.registry import METRICS, RUNNERS
-from mmengine.runner import Runner
+from mmengine.registry import METRICS
 from mmengine.structures import BaseDataElement
 
-from preflight import (PreflightError, build_datasets, check_checkpoint, check_data_paths,
-                       close_distributed, explain_build_error, init_cpu_distributed)
+from preflight import (PreflightError, build_datasets, build_runner, check_checkpoint,
+                       check_data_paths, close_distributed, config_errors_explained,
+                       exit_after_distributed_run, init_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -153,18 +153,6 @@ def enable_visualization(cfg, args):
             hook.out_dir = args.show_dir
 
 
-def build_runner(cfg):
-    try:
-        if 'runner_type' not in cfg:
-            return Runner.from_cfg(cfg)
-        return RUNNERS.build(cfg)
-    except (TypeError, KeyError) as error:
-        explained = explain_build_error(error, cfg)
-        if explained is None:
-            raise
-        raise explained from error
-
-
 def write_dump(path, runner, args, metrics):
     dump_metric = next(m for m in runner.test_loop.evaluator.metrics
                        if isinstance(m, PlainDumpResults))
@@ -200,13 +188,8 @@ def evaluate(cfg, args):
     runner = build_runner(cfg)
     build_datasets(runner, ['_test_dataloader'], cfg)
     check_checkpoint(runner.model, args.checkpoint, 'checkpoint', strict=True)
-    try:
+    with config_errors_explained(cfg):
         metrics = runner.test()
-    except (TypeError, KeyError) as error:
-        explained = explain_build_error(error, cfg)
-        if explained is None:
-            raise
-        raise explained from error
     if args.dump is not None and is_main_process():
         write_dump(args.dump, runner, args, metrics)
 
@@ -217,3 +200,4 @@ if __name__ == '__main__':
     except PreflightError as error:
         print(f'{osp.basename(sys.argv[0])}: error: {error}', file=sys.stderr)
         sys.exit(2)
+    exit_after_distributed_run()

@@ -25,12 +25,11 @@ from mmengine.config import Config, DictAction
 from mmengine.device import is_cuda_available, is_mlu_available, is_npu_available
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, Runner
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
-from preflight import (PreflightError, build_datasets, check_checkpoint, check_data_paths,
-                       close_distributed, explain_build_error, init_cpu_distributed,
-                       resolve_checkpoint)
+from preflight import (PreflightError, build_datasets, build_runner, check_checkpoint,
+                       check_data_paths, close_distributed, config_errors_explained,
+                       exit_after_distributed_run, init_cpu_distributed, resolve_checkpoint)
 
 
 def parse_args(argv=None):
@@ -234,18 +233,6 @@ class ReproducibleResumeHook(Hook):
                       logger='current', level=logging.WARNING)
 
 
-def build_runner(cfg):
-    try:
-        if 'runner_type' not in cfg:
-            return Runner.from_cfg(cfg)
-        return RUNNERS.build(cfg)
-    except (TypeError, KeyError) as error:
-        explained = explain_build_error(error, cfg)
-        if explained is None:
-            raise
-        raise explained from error
-
-
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -271,13 +258,8 @@ def train(cfg, args):
         strict = cfg.get('resume') or not args.partial_load
         check_checkpoint(runner.model, checkpoint, option, strict=strict)
     runner.register_hook(ReproducibleResumeHook())
-    try:
+    with config_errors_explained(cfg):
         runner.train()
-    except (TypeError, KeyError) as error:
-        explained = explain_build_error(error, cfg)
-        if explained is None:
-            raise
-        raise explained from error
 
 
 if __name__ == '__main__':
@@ -286,3 +268,4 @@ if __name__ == '__main__':
     except PreflightError as error:
         print(f'{osp.basename(sys.argv[0])}: error: {error}', file=sys.stderr)
         sys.exit(2)
+    exit_after_distributed_run()
