@@ -17,8 +17,15 @@ Time: wall-clock seconds per step, and on CPU also the process's CPU seconds
 (user + system, all threads), which a machine shared with other jobs inflates
 less than the wall clock.
 
+Parts: ``model`` is the whole training step above. ``decode_head`` is the
+decode head's share of it: the head's loss (forward, upsampling, cross
+entropy) and backward down to the backbone features, on the features the
+backbone computes for the same batch, with an SGD step on the head's
+parameters. The difference between the two implementations lies entirely in
+that part; the model figure shows how much of the whole step it is.
+
     python benchmarks/bench_segmentation.py --json work_dirs/bench_seg.json
-    python benchmarks/bench_segmentation.py --crop 512 1024 --steps 3 --device cpu
+    python benchmarks/bench_segmentation.py --crop 512 1024 --steps 3 --device cpu --parts model
 """
 import argparse
 import json
@@ -35,6 +42,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ROW = 'nonlocal_r50-d8_4xb2-40k_cityscapes-512x1024.py'
 IMPLS = ('mmseg', 'nlnet')
+PARTS = ('model', 'decode_head')
 
 
 def _config_path(impl):
@@ -51,7 +59,8 @@ def _config_path(impl):
 def _plain_bn(cfg):
     """SyncBN needs a process group; a single process uses BN with the same parameters."""
     if isinstance(cfg, dict):
-        return {k: ('BN' if k == 'type' and v == 'SyncBN' else _plain_bn(v)) for k, v in cfg.items()}
+        return {k: ('BN' if k == 'type' and v == 'SyncBN' else _plain_bn(v))
+                for k, v in cfg.items()}
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(_plain_bn(v) for v in cfg)
     return cfg
@@ -97,8 +106,32 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def worker(impl, crop, steps, device, threads, seed):
-    """Build one implementation, run ``steps`` measured training steps, return the figures."""
+def _head_step(model, data, optim_wrapper):
+    """The decode head's training step on backbone features computed without grad.
+
+    Returns a function running one step (the features' gradient is dropped
+    before each, as a whole-model step frees it into the backbone's backward).
+    """
+    import torch
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, True)
+        features = [f.requires_grad_() for f in model.extract_feat(batch['inputs'])]
+    head = model.decode_head
+
+    def step():
+        for feature in features:
+            feature.grad = None
+        with optim_wrapper.optim_context(head):
+            losses = head.loss(features, batch['data_samples'], model.train_cfg)
+        loss, log_vars = model.parse_losses(losses)
+        optim_wrapper.update_params(loss)
+        return log_vars
+
+    return step
+
+
+def worker(impl, part, crop, steps, device, threads, seed):
+    """Build one implementation, run ``steps`` measured steps of ``part``, return the figures."""
     import torch
     if threads:
         torch.set_num_threads(threads)
@@ -119,7 +152,8 @@ def worker(impl, crop, steps, device, threads, seed):
     model = MODELS.build(model_cfg).to(device)
     model.init_weights()
     model.train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    trained = model if part == 'model' else model.decode_head
+    optim_wrapper = build_optim_wrapper(trained, cfg.optim_wrapper)
 
     gen = torch.Generator().manual_seed(seed)
     h, w = crop
@@ -129,17 +163,22 @@ def worker(impl, crop, steps, device, threads, seed):
     sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
     sample.gt_sem_seg = PixelData(data=label)
     data = dict(inputs=[image], data_samples=[sample])
+    if part == 'model':
+        def step():
+            return model.train_step(data, optim_wrapper)
+    else:
+        step = _head_step(model, data, optim_wrapper)
 
     meter = _CudaPeak if device.startswith('cuda') else _CpuPeak
     times, cpu_times, peaks, peaks_abs, losses = [], [], [], [], []
-    for step in range(steps + 1):
+    for index in range(steps + 1):
         with meter() as mem:
             start, start_cpu = time.perf_counter(), _cpu_seconds()
-            log_vars = model.train_step(data, optim_wrapper)
+            log_vars = step()
             if device.startswith('cuda'):
                 torch.cuda.synchronize()
             elapsed, cpu = time.perf_counter() - start, _cpu_seconds() - start_cpu
-        if step == 0:
+        if index == 0:
             continue  # warm-up: allocates optimiser state, kernels, caches
         times.append(elapsed)
         cpu_times.append(cpu)
@@ -148,9 +187,10 @@ def worker(impl, crop, steps, device, threads, seed):
         losses.append(float(log_vars['loss']))
     return dict(
         impl=impl,
+        part=part,
         config=_config_path(impl),
         decode_head=model_cfg['decode_head']['type'],
-        params=sum(p.numel() for p in model.parameters()),
+        params=sum(p.numel() for p in trained.parameters()),
         step_time_s=statistics.median(times),
         step_times_s=times,
         step_cpu_s=statistics.median(cpu_times),
@@ -174,6 +214,8 @@ def parse_args():
     parser.add_argument('--json', help='write the results to this JSON file')
     parser.add_argument('--crop', type=int, nargs=2, default=(512, 1024), metavar=('H', 'W'),
                         help='training crop (default: the Cityscapes row, 512 1024)')
+    parser.add_argument('--parts', nargs='+', choices=PARTS, default=list(PARTS),
+                        help='what one step trains: the whole model and/or the decode head')
     parser.add_argument('--steps', type=int, default=3, help='measured steps per process')
     parser.add_argument('--repeats', type=int, default=1,
                         help='fresh processes per implementation (order alternates)')
@@ -182,6 +224,26 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--worker', choices=IMPLS, help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def _run_worker(impl, part, args):
+    cmd = [sys.executable, osp.abspath(__file__), '--worker', impl, '--parts', part, '--crop',
+           *map(str, args.crop), '--steps', str(args.steps), '--device', args.device,
+           '--threads', str(args.threads), '--seed', str(args.seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=_worker_env())
+    if proc.returncode != 0:
+        raise SystemExit(f'{impl} {part} worker failed ({proc.returncode}):\n'
+                         f'{proc.stderr[-4000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _summary(results):
+    return dict(
+        step_time_s=statistics.median(t for r in results for t in r['step_times_s']),
+        step_cpu_s=statistics.median(t for r in results for t in r['step_cpu_times_s']),
+        step_peak_mem_bytes=statistics.median(r['step_peak_mem_bytes'] for r in results),
+        process_peak_mem_bytes=statistics.median(r['process_peak_mem_bytes'] for r in results),
+        params=results[0]['params'])
 
 
 def main():
@@ -194,41 +256,32 @@ def main():
     if args.device == 'cpu' and not osp.exists('/proc/self/clear_refs'):
         raise SystemExit('CPU peak memory needs Linux /proc/self/clear_refs')
     if args.worker:
-        print(json.dumps(worker(args.worker, args.crop, args.steps, args.device, args.threads,
-                                args.seed)))
+        (part, ) = args.parts
+        print(json.dumps(worker(args.worker, part, args.crop, args.steps, args.device,
+                                args.threads, args.seed)))
         return
 
-    runs = {impl: [] for impl in IMPLS}
-    for repeat in range(args.repeats):
-        order = IMPLS if repeat % 2 == 0 else IMPLS[::-1]
-        for impl in order:
-            cmd = [sys.executable, osp.abspath(__file__), '--worker', impl, '--crop',
-                   *map(str, args.crop), '--steps', str(args.steps), '--device', args.device,
-                   '--threads', str(args.threads), '--seed', str(args.seed)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=_worker_env())
-            if proc.returncode != 0:
-                raise SystemExit(f'{impl} worker failed ({proc.returncode}):\n{proc.stderr[-4000:]}')
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            runs[impl].append(result)
-            print(f"{impl:6s} {result['decode_head']:13s} step {result['step_time_s']:.2f} s "
-                  f"(CPU {result['step_cpu_s']:.2f} s)  "
-                  f"step peak {result['step_peak_mem_bytes'] / 2**20:.0f} MiB  "
-                  f"process peak {result['process_peak_mem_bytes'] / 2**20:.0f} MiB  "
-                  f"params {result['params']}", flush=True)
-
-    summary = {}
-    for impl, results in runs.items():
-        summary[impl] = dict(
-            step_time_s=statistics.median(t for r in results for t in r['step_times_s']),
-            step_cpu_s=statistics.median(t for r in results for t in r['step_cpu_times_s']),
-            step_peak_mem_bytes=statistics.median(r['step_peak_mem_bytes'] for r in results),
-            process_peak_mem_bytes=statistics.median(r['process_peak_mem_bytes'] for r in results),
-            params=results[0]['params'])
-    mem_ratio = summary['nlnet']['step_peak_mem_bytes'] / summary['mmseg']['step_peak_mem_bytes']
-    time_ratio = summary['nlnet']['step_time_s'] / summary['mmseg']['step_time_s']
-    cpu_ratio = summary['nlnet']['step_cpu_s'] / summary['mmseg']['step_cpu_s']
-    print(f'nlnet / mmseg: step peak memory {mem_ratio:.3f}x, step time {time_ratio:.3f}x '
-          f'(process CPU time {cpu_ratio:.3f}x; target: memory <= 0.85x at time <= 1.0x)')
+    report = {}
+    for part in args.parts:
+        runs = {impl: [] for impl in IMPLS}
+        for repeat in range(args.repeats):
+            for impl in IMPLS if repeat % 2 == 0 else IMPLS[::-1]:
+                result = _run_worker(impl, part, args)
+                runs[impl].append(result)
+                print(f"{part:11s} {impl:6s} {result['decode_head']:13s} "
+                      f"step {result['step_time_s']:.2f} s (CPU {result['step_cpu_s']:.2f} s)  "
+                      f"step peak {result['step_peak_mem_bytes'] / 2**20:.0f} MiB  "
+                      f"process peak {result['process_peak_mem_bytes'] / 2**20:.0f} MiB  "
+                      f"params {result['params']}", flush=True)
+        summary = {impl: _summary(results) for impl, results in runs.items()}
+        ratios = {f'{key}_ratio': summary['nlnet'][key] / summary['mmseg'][key]
+                  for key in ('step_peak_mem_bytes', 'step_time_s', 'step_cpu_s')}
+        saved = summary['mmseg']['step_peak_mem_bytes'] - summary['nlnet']['step_peak_mem_bytes']
+        print(f"{part}: nlnet / mmseg step peak memory {ratios['step_peak_mem_bytes_ratio']:.3f}x "
+              f"({saved / 2**20:+.0f} MiB saved), step time {ratios['step_time_s_ratio']:.3f}x "
+              f"(process CPU time {ratios['step_cpu_s_ratio']:.3f}x; target: memory <= 0.85x at "
+              'time <= 1.0x)', flush=True)
+        report[part] = dict(summary=summary, saved_bytes=saved, runs=runs, **ratios)
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:
@@ -237,9 +290,7 @@ def main():
                 row=ROW, crop=list(args.crop), device=args.device, steps=args.steps,
                 repeats=args.repeats, threads=args.threads or None,
                 host=dict(platform=platform.platform(), cpu_count=os.cpu_count()),
-                summary=summary, mem_ratio=mem_ratio, time_ratio=time_ratio, cpu_time_ratio=cpu_ratio,
-                runs=runs), f,
-                indent=2)
+                parts=report), f, indent=2)
 
 
 if __name__ == '__main__':

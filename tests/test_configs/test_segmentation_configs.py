@@ -4,7 +4,8 @@ Each of the 16 rows (R-50-D8 / R-101-D8; Cityscapes 512x1024 and 769x769 at 40k/
 ADE20K 512x512 at 80k/160k, VOC12aug 512x512 at 20k/40k) must resolve to MMSeg's own
 config of that row (shipped with mmsegmentation) except for the decode head type and
 nlnet's custom import, build a model with MMSeg's parameter count and state-dict
-layout, and the ms+flip configs must wrap exactly that model in MMSeg's TTA.
+layout, and the ms+flip configs must wrap exactly that model in MMSeg's TTA. Every
+config, row or ms+flip, builds its model and its data pipelines.
 """
 import copy
 import functools
@@ -14,6 +15,7 @@ import os.path as osp
 import mmseg
 import pytest
 import torch
+from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -32,7 +34,8 @@ ROWS = [(arch, batch, schedule, data, data != 'cityscapes-512x1024')
             ('4xb2', '40k', 'cityscapes-769x769'), ('4xb2', '80k', 'cityscapes-769x769'),
             ('4xb4', '80k', 'ade20k-512x512'), ('4xb4', '160k', 'ade20k-512x512'),
             ('4xb4', '20k', 'voc12aug-512x512'), ('4xb4', '40k', 'voc12aug-512x512'))]
-NAMES = [f'nonlocal_{arch}-d8_{batch}-{schedule}_{data}.py' for arch, batch, schedule, data, _ in ROWS]
+NAMES = [f'nonlocal_{arch}-d8_{batch}-{schedule}_{data}.py'
+         for arch, batch, schedule, data, _ in ROWS]
 TTA_NAMES = [name.replace('.py', '_ms-flip.py') for name, row in zip(NAMES, ROWS) if row[-1]]
 # (depth, classes) -> one model per distinct architecture in the table.
 ARCHS = {(50, 19), (101, 19), (50, 150), (101, 150), (50, 21), (101, 21)}
@@ -59,7 +62,8 @@ def differences(ours, ref, path='cfg'):
             out += differences(ours[key], ref[key], f'{path}.{key}')
         return out
     if isinstance(ours, (list, tuple)) and isinstance(ref, (list, tuple)) and len(ours) == len(ref):
-        return [d for i, (a, b) in enumerate(zip(ours, ref)) for d in differences(a, b, f'{path}[{i}]')]
+        return [d for i, (a, b) in enumerate(zip(ours, ref))
+                for d in differences(a, b, f'{path}[{i}]')]
     return [] if ours == ref else [path]
 
 
@@ -104,7 +108,8 @@ def test_ms_flip_config_wraps_the_row_model(name):
 def _model_on_meta(cfg):
     """Build cfg.model without allocating its weights (no pretrained download)."""
     model_cfg = cfg.model.copy()
-    model_cfg.pretrained = None
+    segmentor = model_cfg.module if model_cfg.type == 'SegTTAModel' else model_cfg
+    segmentor.pretrained = None
     init_default_scope('mmseg')
     with torch.device('meta'):
         return MODELS.build(model_cfg)
@@ -130,3 +135,18 @@ def test_params_and_state_dict_layout_equal_mmseg(arch, name):
     # Same keys and shapes: MMSeg's checkpoints of this row load as they are.
     assert {k: v.shape for k, v in ours.state_dict().items()} == \
         {k: v.shape for k, v in ref.state_dict().items()}
+
+
+@pytest.mark.parametrize('name', NAMES + TTA_NAMES)
+def test_every_config_builds_its_model_and_pipelines(name):
+    """Every pipeline transform and the (TTA-wrapped) model build in the real registries."""
+    cfg = load(osp.join(CONFIG_DIR, name))
+    model = _model_on_meta(cfg)
+    expected = 'SegTTAModel' if name in TTA_NAMES else 'EncoderDecoder'
+    assert type(model).__name__ == expected
+    init_default_scope('mmseg')
+    loaders = [cfg.test_dataloader] + ([] if name in TTA_NAMES else [cfg.train_dataloader])
+    for loader in loaders:
+        dataset = loader.dataset
+        for leaf in dataset.get('datasets', [dataset]):
+            assert len(Compose(leaf.pipeline).transforms) == len(leaf.pipeline)
