@@ -128,3 +128,11 @@ def test_mmaction2_rows_keep_mmaction2_settings(name):
     ref_head, head = theirs.model.cls_head, ours.model.cls_head
     assert head.dropout_ratio == ref_head.dropout_ratio
     assert ours.model.data_preprocessor.mean == theirs.model.data_preprocessor.mean
+
+
+def test_readme_links_every_config():
+    """configs/recognition/README.md is where users find a row's config and figures."""
+    with open(osp.join(CONFIG_DIR, 'README.md')) as handle:
+        readme = handle.read()
+    links = set(re.findall(r'\]\(([\w-]+/[\w.-]+\.py)\)', readme))
+    assert links == {relative(p) for p in CONFIGS}

@@ -45,20 +45,89 @@ def test_default_view_is_one_test_clip_at_the_test_crop():
         get_flops.view_shape(c2d, [1, 2, 3, 4])
 
 
-def test_explicit_count_equals_mmaction2_count_of_its_own_model():
-    """MMAction2's tool traces extract_feat with mmengine's counter; mmcv's non-local blocks
-    form the N x M matrices explicitly, so its count is the paper's explicit one."""
-    inputs = torch.randn(1, 1, 3, 16, 64, 64)
-    reference = build(osp.join(MMACTION_CONFIG_DIR, 'i3d', 'i3d_imagenet-pretrained-r50-'
-                               'nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py'))[1].eval()
-    reference.forward = reference.extract_feat
-    analyzer = FlopAnalyzer(reference, (inputs, ))
+def _conv_bn(out_channels, in_channels, kernel_volume, t, h, w):
+    """Multiply-adds of a bias-free conv producing (out_channels, t, h, w), plus its eval-mode
+    affine BN (one multiply and one add per output element)."""
+    return (out_channels * in_channels * kernel_volume + 2 * out_channels) * t * h * w
+
+
+def bottleneck_resnet_closed_form(width, frames, size, stem_t, stem_stride_t, first_conv_t,
+                                  temporal_pool):
+    """FLOPs of a ResNet-50-shaped network with one bottleneck per stage, from its
+    architecture alone: padded 1x3x3 stem pool, stride on the 3x3 conv, projection shortcut
+    in every first block, ``first_conv_t[stage]`` the temporal size of that block's first
+    1x1 conv (3 when inflated 3x1x1)."""
+    t = (frames - 1) // stem_stride_t + 1
+    h = size // 2
+    total = _conv_bn(width, 3, stem_t * 7 * 7, t, h, h)
+    h //= 2
+    in_channels = width
+    for stage, kt in enumerate(first_conv_t):
+        planes = width * 2**stage
+        out = h if stage == 0 else h // 2
+        total += (_conv_bn(planes, in_channels, kt, t, h, h) + _conv_bn(planes, planes, 9, t, out, out)
+                  + _conv_bn(4 * planes, planes, 1, t, out, out)
+                  + _conv_bn(4 * planes, in_channels, 1, t, out, out))
+        in_channels, h = 4 * planes, out
+        if stage == 0 and temporal_pool:
+            t //= 2
+    return total
+
+
+@pytest.mark.parametrize('kwargs, stem_t, stem_stride_t, first_conv_t, temporal_pool', [
+    (dict(), 1, 1, (1, 1, 1, 1), False),
+    (dict(temporal_pool=True), 1, 1, (1, 1, 1, 1), True),
+    (dict(conv1_kernel=(5, 7, 7), conv1_stride_t=2, temporal_pool=True, inflate='i3d'),
+     5, 2, (3, 3, 3, 1), True),
+], ids=['c2d-nopool', 'c2d', 'i3d'])
+def test_backbone_count_is_the_closed_form(kwargs, stem_t, stem_stride_t, first_conv_t,
+                                           temporal_pool):
+    model = MODELS.build(dict(type='VideoResNet', depth=50, stage_blocks=(1, 1, 1, 1),
+                              base_channels=4, **kwargs))
+    count = get_flops.analyse(model, torch.randn(1, 3, 8, 32, 32))['flops']['']
+    assert count == bottleneck_resnet_closed_form(4, 8, 32, stem_t, stem_stride_t, first_conv_t,
+                                                  temporal_pool)
+
+
+@pytest.mark.parametrize('pool_position', ['before', 'after'])
+def test_non_local_count_is_the_closed_form(pool_position):
+    """Embedded Gaussian on C=16 channels, d=8, N=4x4x4 queries, M=4x2x2 pooled keys:
+    theta on N, phi and g on M (pooled before) or N (after), the N x M logits and weighted
+    sum (d each), W_z and its BN on N."""
+    channels, inner, queries, keys = 16, 8, 64, 16
+    block = NonLocalBlock(channels, dim=3, sub_sample=True, pool_position=pool_position)
+    projected = keys if pool_position == 'before' else queries
+    expected = (inner * channels * (queries + 2 * projected) + 2 * queries * keys * inner
+                + channels * inner * queries + 2 * channels * queries)
+    assert get_flops.analyse(block, torch.randn(1, channels, 4, 4, 4))['flops'][''] == expected
+
+
+@pytest.mark.parametrize('name, mmaction_name, frames, non_local', [
+    ('c2d/c2d_r50-in1k-pre-nopool_8xb32-8x8x1-100e_kinetics400-rgb.py',
+     'c2d/c2d_r50-in1k-pre-nopool_8xb32-8x8x1-100e_kinetics400-rgb.py', 8, 0),
+    ('c2d/c2d_r50-in1k-pre_8xb32-16x4x1-100e_kinetics400-rgb.py',
+     'c2d/c2d_r50-in1k-pre_8xb32-16x4x1-100e_kinetics400-rgb.py', 16, 0),
+    ('i3d/i3d_r50-in1k-pre_8xb8-32x2x1-100e_kinetics400-rgb.py',
+     'i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py', 16, 0),
+    (NL_I3D, 'i3d/i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py',
+     16, 5),
+    ('nl-i3d/nl-i3d_r50-in1k-pre-mmaction-gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py',
+     'i3d/i3d_imagenet-pretrained-r50-nl-gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py', 16, 5),
+], ids=['c2d-nopool', 'c2d-16x4x1', 'i3d', 'nl-i3d-dot-product', 'nl-i3d-gaussian'])
+def test_count_equals_mmaction2_count_of_its_own_model(name, mmaction_name, frames, non_local):
+    """MMAction2's tool traces extract_feat with mmengine's counter (its no-pool C2D is a 2D
+    ResNet in Recognizer2D fed N*T frames); mmcv's non-local blocks form the N x M matrices
+    explicitly, so its count is the paper's explicit one."""
+    shape = (1, 3, frames, 64, 64)
+    ref_cfg, reference = build(osp.join(MMACTION_CONFIG_DIR, mmaction_name))
+    reference.eval().forward = reference.extract_feat
+    analyzer = FlopAnalyzer(reference, (get_flops.model_inputs(ref_cfg, shape), ))
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    _, model = build(osp.join(CONFIG_DIR, NL_I3D))
-    explicit = get_flops.analyse(model, inputs, 'explicit')
-    assert explicit['flops'][''] == analyzer.total()
-    assert explicit['params'][''] == parameter_count(reference)['']
-    assert len(explicit['non_local']) == 5
+    cfg, model = build(osp.join(CONFIG_DIR, name))
+    ours = get_flops.analyse(model, get_flops.model_inputs(cfg, shape), 'explicit')
+    assert ours['flops'][''] == analyzer.total()
+    assert ours['params'][''] == parameter_count(reference)['']
+    assert len(ours['non_local']) == non_local
 
 
 @pytest.mark.parametrize('mode', MODES)
