@@ -10,14 +10,27 @@ the libraries, then:
   (VmHWM, reset through /proc/self/clear_refs just before; ru_maxrss otherwise),
   on CUDA ``torch.cuda.max_memory_allocated``;
 * wall time: median of ``--repeats`` further forward+backward passes;
-* the fp32 GEMM rate (``torch.mm`` of 2048^3) right before and after the timed
-  passes, so that the embedded-Gaussian rate (12 N M C' flops per fwd+bwd) is
-  compared with the GEMM rate under the same machine load.
+* for nlnet's embedded Gaussian, the fp32 GEMM rate (``torch.mm`` of 2048^3)
+  right before and after the timed passes, so that its rate (12 N M C' flops
+  per fwd+bwd) is compared with the GEMM rate under the same machine load, and
+  the time of the attention alone on the case's sizes.
 
 mmcv cases whose estimated memory exceeds ``--mmcv-mem-limit-gb`` are not run;
-the record says why. Examples::
+the record says why.
 
-    python benchmarks/bench_non_local.py --json bench.json
+Cases (fp32, forward+backward of one block, BN after W_z):
+
+* (a) (1, 512, 64, 128), no sub-sampling, N = M = 8192: MMSeg's NLHead at a
+  512x1024 crop (the embedded-Gaussian, dot-product and concatenation targets);
+* (b) (2, 512, 8, 28, 28), sub-sampled, N = 6272, M = 1568: NL-I3D res3;
+* (c) (2, 1024, 8, 14, 14), sub-sampled, N = 1568, M = 392: NL-I3D res4.
+
+The default (cases a and b, 3 timed passes) takes about 3 minutes on 2 idle
+cores, most of it mmcv's explicit forms; ``--cases a b c`` adds res4, and
+``--repeats`` more passes. Examples::
+
+    flock /tmp/nlnet-bench.lock python benchmarks/bench_non_local.py --json bench.json
+    python benchmarks/bench_non_local.py --cases a b c --repeats 5
     python benchmarks/bench_non_local.py --cases a --modes embedded_gaussian --repeats 5
     python benchmarks/bench_non_local.py --device cuda
 """
@@ -206,7 +219,9 @@ def run_worker(args):
         return record
     record.update(peak_bytes=mem.peak, memory_method=mem.method, first_seconds=first)
 
-    gemm_before = gemm_rate(device)
+    # The GEMM rate is only compared with the embedded Gaussian's.
+    with_gemm = args.impl == 'nlnet' and args.mode == 'embedded_gaussian'
+    gemm_before = gemm_rate(device) if with_gemm else None
     times = []
     for _ in range(args.repeats):
         _sync(device)
@@ -214,12 +229,12 @@ def run_worker(args):
         _fwd_bwd(module, x, grad_out)
         _sync(device)
         times.append(time.perf_counter() - start)
-    gemm_after = gemm_rate(device)
-    record.update(seconds=statistics.median(times), all_seconds=times,
-                  gemm_flops=(gemm_before + gemm_after) / 2,
-                  gemm_flops_before_after=[gemm_before, gemm_after])
-    if args.impl == 'nlnet' and args.mode == 'embedded_gaussian':
-        record.update(attention_seconds=_attention_seconds(args.case, device, args.repeats))
+    record.update(seconds=statistics.median(times), all_seconds=times)
+    if with_gemm:
+        gemm_after = gemm_rate(device)
+        record.update(gemm_flops=(gemm_before + gemm_after) / 2,
+                      gemm_flops_before_after=[gemm_before, gemm_after],
+                      attention_seconds=_attention_seconds(args.case, device, args.repeats))
     return record
 
 
@@ -361,7 +376,7 @@ def print_targets(records):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
+    parser.add_argument('--cases', nargs='+', default=['a', 'b'], choices=list(CASES))
     parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
     parser.add_argument('--impls', nargs='+', default=list(IMPLS), choices=IMPLS)
     parser.add_argument('--repeats', type=int, default=3, help='timed passes per case')

@@ -15,7 +15,7 @@ from mmengine.model import constant_init, normal_init
 from mmengine.registry import MODELS
 
 from .pairwise import (concatenation_attention, dot_product_attention, embedded_gaussian_scale,
-                       explicit_weights, softmax_attention)
+                       explicit_weights, packed_softmax_attention, softmax_attention)
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
 SCOPES = ('spacetime', 'space', 'time')
@@ -83,6 +83,10 @@ class NonLocalBlock(nn.Module):
     Shape:
         input and output: (N, C, *S) with len(S) == dim.
     """
+
+    # mmcv's plugin name for its NonLocal2d, so that as an mmdet/mmcv plugin the block
+    # sits under the same state-dict keys (``layer3.0.nonlocal_block.*``) as there.
+    _abbr_ = 'nonlocal_block'
 
     def __init__(self,
                  in_channels,
@@ -251,8 +255,13 @@ class NonLocalBlock(nn.Module):
 
     def forward(self, x):
         self._check_input(x)
-        query, key, value, key_grid = self._embeddings(x)
         grid = tuple(x.shape[2:])
+        if self.mode == 'embedded_gaussian' and not self.sub_sample:
+            # One grid for theta, phi and g: their fused projection goes in whole.
+            qkv = self._group(self._project(('theta', 'phi', 'g'), x), grid)
+            y = packed_softmax_attention(qkv, self.inter_channels, self._softmax_scale())
+            return x + self._output(self._ungroup(y, grid), x)
+        query, key, value, key_grid = self._embeddings(x)
         query, key, value = (self._group(query, grid), self._group(key, key_grid),
                              self._group(value, key_grid))
         if self.mode in ('gaussian', 'embedded_gaussian'):

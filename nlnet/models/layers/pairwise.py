@@ -13,57 +13,105 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
-# Queries per group below which splitting the queries for the CPU backward
-# costs more in per-call overhead than the extra thread gains.
-_MIN_QUERIES_PER_GROUP = 256
+# Elements of one (batch, query-chunk, keys) block in the backward: 2**20 float32
+# values are 4 MiB, small next to any affinity matrix worth avoiding, while a chunk
+# still gives the GEMMs 128 query rows at M = 8192 keys (32 rows ran 1.5x slower).
+_CHUNK_ELEMENTS = 2**20
 
 
-def softmax_attention(query, key, value, scale, groups=None):
+def softmax_attention(query, key, value, scale, chunk_size=None):
     """(Embedded) Gaussian: y_i = sum_j softmax_j(scale * q_i . k_j) v_j.
 
-    Runs through ``F.scaled_dot_product_attention``, whose fused kernels keep
-    only the output and the per-query log-sum-exp for backward. They need unit
-    channel stride and one common width, so ``query``/``key`` or ``value`` is
-    zero-padded to the larger of D and C' (zero channels add
-    nothing to q.k and give zero outputs that are dropped). Every SDPA backend
-    (the fused ones and, since PyTorch 2.5, the math one) accumulates the
-    logits and the softmax in float32 for float16/bfloat16 inputs, so half
-    precision cannot overflow here where float32 does not.
+    The forward is ``F.scaled_dot_product_attention``, whose fused CPU/CUDA
+    kernels never form the N x M weights. They need unit channel stride and one
+    common width, so ``query``/``key`` or ``value`` is zero-padded there to the
+    larger of D and C' (zero channels add nothing to q.k and give zero outputs
+    that are dropped). The backward (:class:`_SoftmaxAttention`) recomputes the
+    weights for ``chunk_size`` queries at a time from the unpadded q, k, v, so
+    only O((N + M) D) is kept between the passes and it runs as plain GEMMs.
+    Unlike PyTorch's fused CPU backward, it flushes the subnormal weights of a
+    peaked softmax (the plain Gaussian on raw features), which otherwise slow
+    the CPU down tens of times (a Gaussian block at NL-I3D res3 sizes took about
+    20 s per step on 2 cores with it, 0.6 s without).
+
+    Both passes accumulate the logits and the softmax in float32 at least: the
+    fused forward kernels do for float16/bfloat16 inputs, and the backward
+    computes in float32 for them. Under autocast the inputs are cast to its
+    dtype as autocast would cast them for ``scaled_dot_product_attention``.
 
     Args:
         query (Tensor): (B, N, D).
         key (Tensor): (B, M, D).
         value (Tensor): (B, M, C').
         scale (float): factor on the logits.
-        groups (int | None): split the N queries into this many groups that
-            share the keys (as heads of a broadcast key/value). The CPU kernel
-            parallelises its backward over batch x heads only, so a single long
-            sequence would run on one thread; ``None`` picks enough groups to
-            occupy every thread when autograd is recording on CPU, else 1.
+        chunk_size (int | None): queries per backward block; ``None`` keeps a
+            block (B x chunk x M) near ``_CHUNK_ELEMENTS`` elements.
 
     Returns:
         Tensor: (B, N, C').
     """
-    batch, num_queries, width = query.shape
-    channels = value.shape[-1]
+    dtype = _attention_dtype(query, key, value)
+    with torch.autocast(query.device.type, enabled=False):
+        query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
+        if not _records_grad(query, key, value):  # inference: SDPA as it is, also to tracers
+            return _fused_softmax_attention(query, key, value, scale)
+        return _SoftmaxAttention.apply(query, key, value, scale, chunk_size, None)
+
+
+def packed_softmax_attention(qkv, width, scale, chunk_size=None):
+    """:func:`softmax_attention` of query, key and value packed side by side.
+
+    The embedded Gaussian without sub-sampling projects theta, phi and g in one
+    GEMM; taking that output whole lets the backward write the three gradients
+    into one tensor instead of autograd concatenating three (a copy).
+
+    Args:
+        qkv (Tensor): (B, N, 2D + C'), channels [query | key | value].
+        width (int): D.
+        scale (float): factor on the logits.
+        chunk_size (int | None): as in :func:`softmax_attention`.
+
+    Returns:
+        Tensor: (B, N, C').
+    """
+    dtype = _attention_dtype(qkv)
+    with torch.autocast(qkv.device.type, enabled=False):
+        qkv = qkv.to(dtype)
+        if not _records_grad(qkv):
+            return _fused_softmax_attention(*_unpack(qkv, width), scale)
+        return _SoftmaxAttention.apply(qkv, None, None, scale, chunk_size, width)
+
+
+def _records_grad(*tensors):
+    """Whether autograd records an op on ``tensors`` (else no backward is needed)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _attention_dtype(*tensors):
+    """The inputs' common dtype, or autocast's where it would cast float32 for SDPA."""
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    device = tensors[0].device.type
+    if dtype == torch.float32 and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return dtype
+
+
+def _fused_softmax_attention(query, key, value, scale):
+    """``F.scaled_dot_product_attention`` on (B, N, D), (B, M, D), (B, M, C') -> (B, N, C')."""
+    width, channels = query.shape[-1], value.shape[-1]
     if width < channels:
         query = F.pad(query, (0, channels - width))
         key = F.pad(key, (0, channels - width))
     elif channels < width:
         value = F.pad(value, (0, width - channels))
-    if groups is None:
-        groups = _cpu_backward_groups(query, key, value)
-    padded_queries = -(-num_queries // groups) * groups
-    if padded_queries != num_queries:
-        query = F.pad(query, (0, 0, 0, padded_queries - num_queries))
-    size = (batch, groups) + key.shape[1:]
     out = F.scaled_dot_product_attention(
-        _unit_channel_stride(query.reshape(batch, groups, padded_queries // groups, -1)),
-        _unit_channel_stride(key).unsqueeze(1).expand(size),
-        _unit_channel_stride(value).unsqueeze(1).expand(size[:-1] + value.shape[-1:]),
-        scale=scale)
-    return out.reshape(batch, padded_queries, -1)[:, :num_queries, :channels]
+        _unit_channel_stride(query).unsqueeze(1), _unit_channel_stride(key).unsqueeze(1),
+        _unit_channel_stride(value).unsqueeze(1), scale=scale)
+    return out.squeeze(1)[..., :channels]
 
 
 def _unit_channel_stride(seq):
@@ -72,15 +120,77 @@ def _unit_channel_stride(seq):
     return seq if seq.stride(-1) == 1 else seq.contiguous()
 
 
-def _cpu_backward_groups(query, key, value):
-    """Query groups that give the CPU backward one (batch, head) pair per thread."""
-    recording = torch.is_grad_enabled() and (query.requires_grad or key.requires_grad
-                                              or value.requires_grad)
-    if query.device.type != 'cpu' or not recording:
-        return 1
-    batch, num_queries = query.shape[:2]
-    wanted = -(-torch.get_num_threads() // batch)
-    return max(1, min(wanted, num_queries // _MIN_QUERIES_PER_GROUP))
+class _SoftmaxAttention(torch.autograd.Function):
+    """Fused softmax attention whose backward recomputes the weights chunk by chunk.
+
+    With P = softmax(scale Q K^T) for a chunk of queries (all keys, so each row is
+    exact) and delta_i = dy_i . y_i, the gradients are
+
+        dV = sum P^T dY,   dS = P * (dY V^T - delta),
+        dQ = scale dS K,   dK = scale sum dS^T Q.
+    """
+
+    @staticmethod
+    def forward(ctx, query, key, value, scale, chunk_size, packed_width):
+        """``query`` is the packed (B, N, 2D + C') tensor when ``packed_width`` (D) is set."""
+        ctx.packed_width = packed_width
+        if packed_width is not None:
+            query, key, value = _unpack(query, packed_width)
+        out = _fused_softmax_attention(query, key, value, scale)
+        ctx.save_for_backward(query, key, value, out)
+        ctx.scale = scale
+        ctx.chunk_size = chunk_size
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        query, key, value, out = ctx.saved_tensors
+        acc_dtype = torch.promote_types(query.dtype, torch.float32)
+        q, k, v, y, dy = (t.to(acc_dtype) for t in (query, key, value, out, grad_out))
+        batch, num_queries, _ = q.shape
+        num_keys = k.shape[1]
+        chunk = ctx.chunk_size or max(1, _CHUNK_ELEMENTS // (batch * num_keys))
+        # Weights far below float resolution (peaked softmax, e.g. the plain Gaussian on
+        # raw features) would reach the GEMMs as subnormal numbers, which x86 CPUs
+        # process tens of times slower. Zeroing weights under 2**26 times the smallest
+        # normal number keeps the products with factors down to 2**-26 normal; what is
+        # dropped is below 2**-100 (float32) per weight, far under rounding.
+        flush_below = torch.finfo(acc_dtype).tiny * 2**26
+        delta = (dy * y).sum(-1, keepdim=True)
+        if ctx.packed_width is None:
+            grad_q, grad_k, grad_v = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)
+        else:
+            grad_packed = q.new_empty(batch, num_queries, 2 * q.shape[-1] + v.shape[-1])
+            grad_q, grad_k, grad_v = _unpack(grad_packed, ctx.packed_width)
+            grad_k.zero_(), grad_v.zero_()
+        k_t, v_t = k.transpose(1, 2), v.transpose(1, 2)
+        blocks = {}
+        for start in range(0, num_queries, chunk):
+            rows = slice(start, start + chunk)
+            q_c, dy_c = q[:, rows], dy[:, rows]
+            size = (batch, q_c.shape[1], num_keys)
+            if size not in blocks:  # reused: fresh multi-MiB blocks cost page faults
+                blocks = {size: (q.new_empty(size), q.new_empty(size))}
+            logits, weights = blocks[size]
+            torch.baddbmm(logits, q_c, k_t, beta=0, alpha=ctx.scale, out=logits)
+            torch.softmax(logits, -1, out=weights)
+            F.threshold_(weights, flush_below, 0.0)
+            grad_v.baddbmm_(weights.transpose(1, 2), dy_c)
+            grad_s = torch.bmm(dy_c, v_t, out=logits).sub_(delta[:, rows]).mul_(weights)
+            grad_q[:, rows] = torch.bmm(grad_s, k)
+            grad_k.baddbmm_(grad_s.transpose(1, 2), q_c)
+        grad_q.mul_(ctx.scale)
+        grad_k.mul_(ctx.scale)
+        if ctx.packed_width is not None:
+            return grad_packed.to(query.dtype), None, None, None, None, None
+        return (grad_q.to(query.dtype), grad_k.to(key.dtype), grad_v.to(value.dtype), None,
+                None, None)
+
+
+def _unpack(packed, width):
+    """(B, N, 2D + C') -> query (B, N, D), key (B, N, D), value (B, N, C') views."""
+    return packed.split([width, width, packed.shape[-1] - 2 * width], dim=-1)
 
 
 def dot_product_attention(query, key, value):

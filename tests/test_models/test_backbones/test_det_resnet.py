@@ -104,7 +104,7 @@ def test_non_local_block_as_mmdet_plugin(backbone):
 
     plain = MODELS.build(dict(type='ResNet', depth=50, base_channels=16))
     unexpected = plain.load_state_dict(model.state_dict(), strict=False).unexpected_keys
-    assert unexpected and all('.non_local_block.' in key for key in unexpected)
+    assert unexpected and all('.nonlocal_block.' in key for key in unexpected)
     model.eval()
     plain.eval()
     x = torch.randn(1, 3, 64, 64)

@@ -1,10 +1,13 @@
 """The sequence-level kernels of the non-local operator against the explicit N x M forms."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from nlnet.models.layers.pairwise import (concatenation_attention, dot_product_attention,
-                                          explicit_weights, softmax_attention)
+                                          explicit_weights, packed_softmax_attention,
+                                          softmax_attention)
 
 
 def _grads(out, inputs, grad_out):
@@ -23,23 +26,45 @@ def _leaves(*shapes, dtype=torch.float64, scale=1.0):
 
 
 @pytest.mark.parametrize('width,channels', [(6, 6), (7, 3), (3, 7)])
-@pytest.mark.parametrize('groups', [1, 2, 3])
-def test_softmax_attention_matches_explicit(width, channels, groups):
+@pytest.mark.parametrize('chunk_size', [None, 1, 4])
+def test_softmax_attention_matches_explicit(width, channels, chunk_size):
+    # 11 queries in backward chunks of 1 or 4 (uneven last chunk) or the default one.
     torch.manual_seed(0)
     q, k, v = _leaves((2, 11, width), (2, 5, width), (2, 5, channels))
-    fast = softmax_attention(q, k, v, scale=0.7, groups=groups)
+    fast = softmax_attention(q, k, v, scale=0.7, chunk_size=chunk_size)
     explicit = explicit_weights('embedded_gaussian', q, k, scale=0.7) @ v
     assert fast.shape == (2, 11, channels)
     _assert_same_value_and_grads(fast, explicit, [q, k, v])
 
 
-def test_softmax_attention_default_groups_on_a_long_sequence():
-    # B=1 with >= 512 queries is the case where the CPU backward is split into groups.
+def test_softmax_attention_strided_inputs():
+    # The block passes slices of one fused projection (rows strided) and, for the
+    # plain Gaussian, x itself seen channel-last (channels strided).
     torch.manual_seed(0)
-    q, k, v = _leaves((1, 517, 4), (1, 130, 4), (1, 130, 4))
-    fast = softmax_attention(q, k, v, scale=0.5)
-    explicit = explicit_weights('embedded_gaussian', q, k, scale=0.5) @ v
-    _assert_same_value_and_grads(fast, explicit, [q, k, v])
+    fused = torch.randn(2, 9, 12, dtype=torch.float64, requires_grad=True)
+    channel_first = torch.randn(2, 4, 9, dtype=torch.float64, requires_grad=True)
+    q, k = fused[..., :4], channel_first.transpose(1, 2)
+    v = fused[..., 4:10]
+    fast = softmax_attention(q, k, v, scale=1.0, chunk_size=2)
+    explicit = explicit_weights('gaussian', q, k) @ v
+    _assert_same_value_and_grads(fast, explicit, [fused, channel_first])
+
+
+def test_softmax_attention_peaked_weights_match_float64():
+    # Logits spread over hundreds make most weights tiny, many of them subnormal in
+    # float32; the backward flushes weights under 2**-100 (below rounding), which
+    # must leave the float32 gradients equal to the exact float64 ones.
+    torch.manual_seed(0)
+    q64, k64, v64 = _leaves((1, 40, 16), (1, 30, 16), (1, 30, 8), scale=4.0)
+    q32, k32, v32 = (t.detach().float().requires_grad_() for t in (q64, k64, v64))
+    logits = q64 @ k64.transpose(1, 2)
+    spread = logits.amax(-1, keepdim=True) - logits
+    assert (spread > 100 * math.log(2)).float().mean() > 0.5
+    grad_out = torch.randn(1, 40, 8, dtype=torch.float64)
+    want = _grads(explicit_weights('gaussian', q64, k64) @ v64, [q64, k64, v64], grad_out)
+    got = _grads(softmax_attention(q32, k32, v32, scale=1.0), [q32, k32, v32], grad_out.float())
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g.double(), w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
 
 
 def test_dot_product_attention_matches_explicit():
@@ -121,3 +146,12 @@ def test_explicit_weights_rows_are_normalised():
     a, b = q[..., 0], k[..., 0]
     torch.testing.assert_close(explicit_weights('concatenation', a, b),
                                F.relu(a[..., None] + b[:, None]) / 7)
+
+
+def test_packed_softmax_attention_matches_separate_inputs():
+    torch.manual_seed(0)
+    packed = torch.randn(2, 9, 4 + 4 + 3, dtype=torch.float64, requires_grad=True)
+    q, k, v = packed.split([4, 4, 3], dim=-1)
+    fast = packed_softmax_attention(packed, 4, scale=0.5, chunk_size=2)
+    _assert_same_value_and_grads(fast, explicit_weights('embedded_gaussian', q, k, 0.5) @ v,
+                                 [packed])
