@@ -63,9 +63,9 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
 def packed_softmax_attention(qkv, width, scale, chunk_size=None):
     """:func:`softmax_attention` of query, key and value packed side by side.
 
-    The embedded Gaussian without sub-sampling projects theta, phi and g in one
-    GEMM; taking that output whole lets the backward write the three gradients
-    into one tensor instead of autograd concatenating three (a copy).
+    The embedded Gaussian without sub-sampling has theta, phi and g side by
+    side in one tensor; taking it whole lets the backward write the three
+    gradients into one tensor instead of autograd concatenating three (a copy).
 
     Args:
         qkv (Tensor): (B, N, 2D + C'), channels [query | key | value].
