@@ -177,22 +177,13 @@ class NonLocalBlock(nn.Module):
     # directly, so no layout copy of theta/phi/g/y is made or kept for backward.
 
     def _project(self, names, x):
-        """The 1x1 convolutions ``names`` of x (N, C, *S) -> (N, L, sum of widths), side by side.
-
-        Each convolution multiplies by a view of its own weight: a concatenated
-        weight would be a fresh tensor that autograd keeps for the backward of
-        every block (about 6 MiB per res4 block of a ResNet-50).
-        """
+        """The 1x1 convolutions ``names`` (fused) of x (N, C, *S) -> (N, L, sum of widths)."""
+        convs = [getattr(self, name).conv for name in names]
+        weight = torch.cat([conv.weight.flatten(1) for conv in convs])
+        bias = torch.cat([conv.bias if conv.bias is not None else
+                          conv.weight.new_zeros(conv.out_channels) for conv in convs])
         seq = x.flatten(2).transpose(1, 2)
-        outputs = []
-        for name in names:
-            conv = getattr(self, name).conv
-            weight = conv.weight.flatten(1).t().expand(x.shape[0], -1, -1)
-            if conv.bias is None:
-                outputs.append(torch.bmm(seq, weight))
-            else:
-                outputs.append(torch.baddbmm(conv.bias, seq, weight))
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+        return torch.baddbmm(bias, seq, weight.t().expand(x.shape[0], -1, -1))
 
     def _pool_sequence(self, seq, grid):
         """Max-pool an (N, L, D) sequence over its grid -> (N, M, D) and the pooled grid."""
