@@ -11,7 +11,7 @@ from mmdet.models.backbones.resnet import ResNet
 from mmdet.registry import MODELS
 from mmengine.model import ModuleDict
 
-from ..layers import NonLocalBlock
+from ..layers import NonLocalBlock, block_options
 
 PAPER_POSITIONS = ((2, -2), )
 _RESERVED_NON_LOCAL_ARGS = ('in_channels', 'dim')
@@ -48,11 +48,8 @@ class NLResNet(ResNet):
     def __init__(self, non_local_positions=PAPER_POSITIONS, non_local_cfg=None, **kwargs):
         _check_plugins(kwargs.get('plugins'), kwargs.get('num_stages', 4))
         super().__init__(**kwargs)
-        non_local_cfg = dict(non_local_cfg or {})
-        for key in _RESERVED_NON_LOCAL_ARGS:
-            if key in non_local_cfg:
-                raise ValueError(f'non_local_cfg must not set {key!r}: NLResNet sets it '
-                                 f'(got {key}={non_local_cfg[key]!r})')
+        non_local_cfg = block_options(non_local_cfg, 'non_local_cfg', 'NLResNet',
+                                      _RESERVED_NON_LOCAL_ARGS)
         self.non_local_positions = self._normalise_positions(non_local_positions)
         # mmengine's ModuleDict has init_weights, so ResNet.init_weights re-applies each
         # block's own init after its Kaiming / BN-to-1 init_cfg has reached the blocks.

@@ -21,7 +21,7 @@ from mmengine.model import BaseModule, Sequential, constant_init, kaiming_init
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
 from mmaction.registry import MODELS
-from ..layers import NonLocalBlock
+from ..layers import NonLocalBlock, block_options
 from .inflate import inflate_2d_resnet, load_2d_state_dict
 
 NON_LOCAL_PLACEMENTS = ('res4_1', '5blocks', '10blocks', 'res2', 'res3', 'res4', 'res5')
@@ -310,10 +310,8 @@ class VideoResNet(BaseModule):
         if not out_indices or any(i not in range(4) for i in out_indices):
             raise ValueError(f'out_indices: stage indices must be in 0..3 (res2..res5), got '
                              f'{out_indices!r}')
-        non_local_cfg = dict(NON_LOCAL_DEFAULTS, **(non_local_cfg or {}))
-        for key in _RESERVED_NON_LOCAL_ARGS:
-            if key in non_local_cfg:
-                raise ValueError(f'non_local_cfg: must not set {key!r}, VideoResNet sets it')
+        non_local_cfg = dict(NON_LOCAL_DEFAULTS, **block_options(
+            non_local_cfg, 'non_local_cfg', 'VideoResNet', _RESERVED_NON_LOCAL_ARGS))
 
         self.depth = depth
         self.stage_blocks = stage_blocks

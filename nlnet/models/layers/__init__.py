@@ -1,3 +1,3 @@
-from .non_local import NonLocalBlock
+from .non_local import NonLocalBlock, block_options
 
-__all__ = ['NonLocalBlock']
+__all__ = ['NonLocalBlock', 'block_options']

@@ -9,7 +9,7 @@ from mmdet.models.necks import FPN
 from mmdet.registry import MODELS
 from mmengine.model import ModuleDict
 
-from ..layers import NonLocalBlock
+from ..layers import NonLocalBlock, block_options
 
 _RESERVED_NL_ARGS = ('in_channels', 'dim', 'sub_sample')
 
@@ -40,11 +40,7 @@ class NonLocalFPN(FPN):
 
     def __init__(self, nl_levels=(1, 2, 3), nl_cfg=None, sub_sample_levels=(1, ), **kwargs):
         super().__init__(**kwargs)
-        nl_cfg = dict(nl_cfg or {})
-        for key in _RESERVED_NL_ARGS:
-            if key in nl_cfg:
-                raise ValueError(f'nl_cfg must not set {key!r}: NonLocalFPN sets it '
-                                 f'(got {key}={nl_cfg[key]!r})')
+        nl_cfg = block_options(nl_cfg, 'nl_cfg', 'NonLocalFPN', _RESERVED_NL_ARGS)
         self.nl_levels = self._check_levels('nl_levels', nl_levels, range(self.num_outs))
         self.sub_sample_levels = self._check_levels('sub_sample_levels', sub_sample_levels,
                                                     self.nl_levels)
