@@ -8,12 +8,15 @@ MMAction2 and MMSeg non-local checkpoints load as they are; the one difference
 (mmcv nests sub-sampled convolutions in an ``nn.Sequential``) is mapped in
 :meth:`NonLocalBlock._load_from_state_dict`.
 """
+import math
+
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import constant_init, normal_init
 from mmengine.registry import MODELS
 
+from .folded_dot_product import folded_dot_product, folding_saves_work
 from .pairwise import (concatenation_attention, dot_product_attention, embedded_gaussian_scale,
                        explicit_weights, packed_softmax_attention, softmax_attention)
 
@@ -60,6 +63,10 @@ def block_options(options, arg_name, owner, reserved):
             raise ValueError(f'{arg_name} must not set {key!r}: {owner} sets it '
                              f'(got {key}={options[key]!r})')
     return options
+
+
+def _autocast_float16(device):
+    return torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.float16
 
 
 @MODELS.register_module()
@@ -276,6 +283,8 @@ class NonLocalBlock(nn.Module):
             qkv = self._group(self._project(('theta', 'phi', 'g'), x), grid)
             y = packed_softmax_attention(qkv, self.inter_channels, self._softmax_scale())
             return x + self._output(self._ungroup(y, grid), x)
+        if self._folds_dot_product(x):
+            return x + self._folded_dot_product(x)
         query, key, value, key_grid = self._embeddings(x)
         query, key, value = (self._group(query, grid), self._group(key, key_grid),
                              self._group(value, key_grid))
@@ -283,8 +292,7 @@ class NonLocalBlock(nn.Module):
             y = softmax_attention(query, key, value, self._softmax_scale())
             return x + self._output(self._ungroup(y, grid), x)
         device = x.device.type
-        if not (torch.is_autocast_enabled(device)
-                and torch.get_autocast_dtype(device) == torch.float16):
+        if not _autocast_float16(device):
             return x + self._output(self._ungroup(self._average(query, key, value), grid), x)
         # Dot product and concatenation are not normalised by the weights, so y can
         # leave the float16 range where float32 holds it (W_z + BN would bring it
@@ -292,6 +300,43 @@ class NonLocalBlock(nn.Module):
         with torch.autocast(device, enabled=False):
             y = self._average(query.float(), key.float(), value.float())
             return x + self._output(self._ungroup(y, grid), x)
+
+    def _folds_dot_product(self, x):
+        """Whether the dot product runs folded (:mod:`.folded_dot_product`): where every
+        query sees every key, phi and g embed the (pooled) input, and it saves work."""
+        if (self.mode != 'dot_product' or self.scope != 'spacetime'
+                or (self.sub_sample and self.pool_position == 'after')):
+            return False
+        grid = x.shape[2:]
+        key_grid = [s // k for s, k in zip(grid, self.pool_kernel)] if self.sub_sample else grid
+        return folding_saves_work(self.in_channels, self.inter_channels, math.prod(grid),
+                                  math.prod(key_grid))
+
+    def _folded_dot_product(self, x):
+        """norm(W_z y) of the dot product from x (N, C, *S) by :func:`folded_dot_product`.
+
+        Under float16 autocast it runs in float32, as the explicit form's aggregation.
+        """
+        device = x.device.type
+        if _autocast_float16(device):
+            dtype = torch.float32
+        elif torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+        else:
+            dtype = x.dtype
+
+        def affine(name):
+            conv = getattr(self, name).conv
+            bias = None if conv.bias is None else conv.bias.to(dtype)
+            return conv.weight.flatten(1).to(dtype), bias
+
+        with torch.autocast(device, enabled=False):
+            query_input = x.to(dtype)
+            key_input = self.pool(query_input)  # the identity without sub-sampling
+            out = folded_dot_product(query_input.flatten(2), key_input.flatten(2),
+                                     affine('theta'), affine('phi'), affine('g'),
+                                     *affine('conv_out')).reshape(x.shape)
+        return self.conv_out.norm(out) if self.conv_out.with_norm else out
 
     def _average(self, query, key, value):
         """y of the dot-product or concatenation form (normalised by the key count)."""

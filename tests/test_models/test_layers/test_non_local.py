@@ -155,6 +155,27 @@ def test_matches_naive_eq_1_to_6(mode, dim, size, scope, pool_kernel, sub_sample
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10, msg=lambda m: f'{name}: {m}')
 
 
+@pytest.mark.parametrize('channels,size,sub_sample,pool_position,folds', [
+    (4, (6, 7), False, 'before', True),
+    (4, (6, 7), True, 'before', True),
+    (4, (6, 7), True, 'after', False),  # mmcv's pooled phi/g must be formed
+    (16, (2, 3), False, 'before', False),  # too few positions for folding to pay
+])
+def test_dot_product_folded_or_not_matches_naive(channels, size, sub_sample, pool_position,
+                                                 folds):
+    torch.manual_seed(0)
+    block = _randomise(_block(channels, 2, mode='dot_product', sub_sample=sub_sample,
+                              pool_position=pool_position))
+    x = torch.randn(2, channels, *size, dtype=torch.float64)
+    assert block._folds_dot_product(x) is folds
+    params = list(block.parameters())
+    grad_out = torch.randn_like(x)
+    got = _value_and_grads(block, x, params, grad_out)
+    want = _value_and_grads(lambda t: naive_block(block, t), x, params, grad_out)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10)
+
+
 @pytest.mark.parametrize('use_scale', [True, False])
 def test_embedded_gaussian_scale_option(use_scale):
     torch.manual_seed(0)
