@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-# Elements of one (batch, query-chunk, keys) block in the backward: 2**20 float32
+# Elements of one (batch, queries, key-chunk) block in the backward: 2**20 float32
 # values are 4 MiB, small next to any affinity matrix worth avoiding, while a chunk
-# still gives the GEMMs 128 query rows at M = 8192 keys (32 rows ran 1.5x slower).
+# still gives the GEMMs 128 keys at N = 8192 queries.
 _CHUNK_ELEMENTS = 2**20
 
 
@@ -29,8 +29,9 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
     common width, so ``query``/``key`` or ``value`` is zero-padded there to the
     larger of D and C' (zero channels add nothing to q.k and give zero outputs
     that are dropped). The backward (:class:`_SoftmaxAttention`) recomputes the
-    weights for ``chunk_size`` queries at a time from the unpadded q, k, v, so
-    only O((N + M) D) is kept between the passes and it runs as plain GEMMs.
+    weights for ``chunk_size`` keys at a time from the unpadded q, k, v and the
+    forward's log-sum-exp of each query, so only O((N + M) D) is kept between
+    the passes and it runs as plain GEMMs.
     Unlike PyTorch's fused CPU backward, it flushes the subnormal weights of a
     peaked softmax (the plain Gaussian on raw features), which otherwise slow
     the CPU down tens of times (a Gaussian block at NL-I3D res3 sizes took about
@@ -46,8 +47,8 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
         key (Tensor): (B, M, D).
         value (Tensor): (B, M, C').
         scale (float): factor on the logits.
-        chunk_size (int | None): queries per backward block; ``None`` keeps a
-            block (B x chunk x M) near ``_CHUNK_ELEMENTS`` elements.
+        chunk_size (int | None): keys per backward block; ``None`` keeps a
+            block (B x N x chunk) near ``_CHUNK_ELEMENTS`` elements.
 
     Returns:
         Tensor: (B, N, C').
@@ -102,16 +103,36 @@ def _attention_dtype(*tensors):
 
 def _fused_softmax_attention(query, key, value, scale):
     """``F.scaled_dot_product_attention`` on (B, N, D), (B, M, D), (B, M, C') -> (B, N, C')."""
+    query, key, value, channels = _fused_kernel_inputs(query, key, value)
+    return F.scaled_dot_product_attention(query, key, value, scale=scale).squeeze(1)[..., :channels]
+
+
+def _fused_softmax_attention_with_lse(query, key, value, scale):
+    """The fused attention and the log-sum-exp of each query's logits, (B, N).
+
+    PyTorch's CPU flash kernel returns both; on other devices the log-sum-exp
+    takes one more chunked pass over the logits.
+    """
+    if query.device.type != 'cpu':
+        rows_per_block = max(1, _CHUNK_ELEMENTS // (key.shape[0] * key.shape[1]))
+        return (_fused_softmax_attention(query, key, value, scale),
+                _log_sum_exp(query, key, scale, rows_per_block))
+    query, key, value, channels = _fused_kernel_inputs(query, key, value)
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        query, key, value, 0.0, False, attn_mask=None, scale=scale)
+    return out.squeeze(1)[..., :channels], lse.squeeze(1)
+
+
+def _fused_kernel_inputs(query, key, value):
+    """(B, 1, L, E) heads of one common width E for the fused kernels, and C'."""
     width, channels = query.shape[-1], value.shape[-1]
     if width < channels:
         query = F.pad(query, (0, channels - width))
         key = F.pad(key, (0, channels - width))
     elif channels < width:
         value = F.pad(value, (0, width - channels))
-    out = F.scaled_dot_product_attention(
-        _unit_channel_stride(query).unsqueeze(1), _unit_channel_stride(key).unsqueeze(1),
-        _unit_channel_stride(value).unsqueeze(1), scale=scale)
-    return out.squeeze(1)[..., :channels]
+    heads = [_unit_channel_stride(t).unsqueeze(1) for t in (query, key, value)]
+    return (*heads, channels)
 
 
 def _unit_channel_stride(seq):
@@ -120,14 +141,31 @@ def _unit_channel_stride(seq):
     return seq if seq.stride(-1) == 1 else seq.contiguous()
 
 
+def _log_sum_exp(query, key, scale, chunk):
+    """log sum_j exp(scale q_i . k_j) for (B, N, D) queries and (B, M, D) keys -> (B, N),
+    ``chunk`` queries at a time, in float32 at least."""
+    query, key = (t.to(torch.promote_types(t.dtype, torch.float32)) for t in (query, key))
+    lse = query.new_empty(query.shape[:2])
+    for start in range(0, query.shape[1], chunk):
+        rows = slice(start, start + chunk)
+        logits = torch.baddbmm(query.new_zeros(()), query[:, rows], key.transpose(1, 2),
+                               beta=0, alpha=scale)
+        lse[:, rows] = torch.logsumexp(logits, -1)
+    return lse
+
+
 class _SoftmaxAttention(torch.autograd.Function):
     """Fused softmax attention whose backward recomputes the weights chunk by chunk.
 
-    With P = softmax(scale Q K^T) for a chunk of queries (all keys, so each row is
-    exact) and delta_i = dy_i . y_i, the gradients are
+    With lse_i the log-sum-exp of query i's logits, the weights of a chunk of keys
+    for all queries are exact on their own, P = exp(scale Q K_c^T - lse); with
+    delta_i = dy_i . y_i the gradients are
 
-        dV = sum P^T dY,   dS = P * (dY V^T - delta),
-        dQ = scale dS K,   dK = scale sum dS^T Q.
+        dV_c = P^T dY,   dS = P * (dY V_c^T - delta),
+        dK_c = scale dS^T Q,   dQ = scale sum_c dS K_c.
+
+    Looping over keys, four of the five GEMMs per chunk run over all N queries
+    and only dQ accumulates; dK and dV are written once per chunk.
     """
 
     @staticmethod
@@ -136,8 +174,8 @@ class _SoftmaxAttention(torch.autograd.Function):
         ctx.packed_width = packed_width
         if packed_width is not None:
             query, key, value = _unpack(query, packed_width)
-        out = _fused_softmax_attention(query, key, value, scale)
-        ctx.save_for_backward(query, key, value, out)
+        out, lse = _fused_softmax_attention_with_lse(query, key, value, scale)
+        ctx.save_for_backward(query, key, value, out, lse)
         ctx.scale = scale
         ctx.chunk_size = chunk_size
         return out
@@ -145,41 +183,41 @@ class _SoftmaxAttention(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        query, key, value, out = ctx.saved_tensors
+        query, key, value, out, lse = ctx.saved_tensors
         acc_dtype = torch.promote_types(query.dtype, torch.float32)
         q, k, v, y, dy = (t.to(acc_dtype) for t in (query, key, value, out, grad_out))
         batch, num_queries, _ = q.shape
         num_keys = k.shape[1]
-        chunk = ctx.chunk_size or max(1, _CHUNK_ELEMENTS // (batch * num_keys))
+        chunk = ctx.chunk_size or max(1, _CHUNK_ELEMENTS // (batch * num_queries))
         # Weights far below float resolution (peaked softmax, e.g. the plain Gaussian on
         # raw features) would reach the GEMMs as subnormal numbers, which x86 CPUs
         # process tens of times slower. Zeroing weights under 2**26 times the smallest
         # normal number keeps the products with factors down to 2**-26 normal; what is
         # dropped is below 2**-100 (float32) per weight, far under rounding.
         flush_below = torch.finfo(acc_dtype).tiny * 2**26
-        delta = (dy * y).sum(-1, keepdim=True)
+        neg_lse = lse.to(acc_dtype).neg().unsqueeze(-1)
+        neg_delta = torch.einsum('bnc,bnc->bn', dy, y).neg_().unsqueeze(-1)  # no dy * y kept
         if ctx.packed_width is None:
-            grad_q, grad_k, grad_v = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)
+            grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         else:
             grad_packed = q.new_empty(batch, num_queries, 2 * q.shape[-1] + v.shape[-1])
             grad_q, grad_k, grad_v = _unpack(grad_packed, ctx.packed_width)
-            grad_k.zero_(), grad_v.zero_()
-        k_t, v_t = k.transpose(1, 2), v.transpose(1, 2)
         blocks = {}
-        for start in range(0, num_queries, chunk):
-            rows = slice(start, start + chunk)
-            q_c, dy_c = q[:, rows], dy[:, rows]
-            size = (batch, q_c.shape[1], num_keys)
+        for start in range(0, num_keys, chunk):
+            cols = slice(start, start + chunk)
+            k_c, v_c = k[:, cols], v[:, cols]
+            size = (batch, num_queries, k_c.shape[1])
             if size not in blocks:  # reused: fresh multi-MiB blocks cost page faults
                 blocks = {size: (q.new_empty(size), q.new_empty(size))}
-            logits, weights = blocks[size]
-            torch.baddbmm(logits, q_c, k_t, beta=0, alpha=ctx.scale, out=logits)
-            torch.softmax(logits, -1, out=weights)
+            weights, grad_s = blocks[size]
+            torch.baddbmm(neg_lse.expand(size), q, k_c.transpose(1, 2), alpha=ctx.scale,
+                          out=weights).exp_()
             F.threshold_(weights, flush_below, 0.0)
-            grad_v.baddbmm_(weights.transpose(1, 2), dy_c)
-            grad_s = torch.bmm(dy_c, v_t, out=logits).sub_(delta[:, rows]).mul_(weights)
-            grad_q[:, rows] = torch.bmm(grad_s, k)
-            grad_k.baddbmm_(grad_s.transpose(1, 2), q_c)
+            grad_v[:, cols] = torch.bmm(weights.transpose(1, 2), dy)
+            torch.baddbmm(neg_delta.expand(size), dy, v_c.transpose(1, 2),
+                          out=grad_s).mul_(weights)
+            grad_k[:, cols] = torch.bmm(grad_s.transpose(1, 2), q)
+            grad_q.baddbmm_(grad_s, k_c, beta=0 if start == 0 else 1)
         grad_q.mul_(ctx.scale)
         grad_k.mul_(ctx.scale)
         if ctx.packed_width is not None:

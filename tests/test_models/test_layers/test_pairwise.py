@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlnet.models.layers.pairwise import (concatenation_attention, dot_product_attention,
+from nlnet.models.layers.pairwise import (_fused_softmax_attention_with_lse, _log_sum_exp,
+                                          concatenation_attention, dot_product_attention,
                                           explicit_weights, packed_softmax_attention,
                                           softmax_attention)
 
@@ -28,13 +29,29 @@ def _leaves(*shapes, dtype=torch.float64, scale=1.0):
 @pytest.mark.parametrize('width,channels', [(6, 6), (7, 3), (3, 7)])
 @pytest.mark.parametrize('chunk_size', [None, 1, 4])
 def test_softmax_attention_matches_explicit(width, channels, chunk_size):
-    # 11 queries in backward chunks of 1 or 4 (uneven last chunk) or the default one.
+    # 7 keys in backward chunks of 1 or 4 (uneven last chunk) or the default one.
     torch.manual_seed(0)
-    q, k, v = _leaves((2, 11, width), (2, 5, width), (2, 5, channels))
+    q, k, v = _leaves((2, 11, width), (2, 7, width), (2, 7, channels))
     fast = softmax_attention(q, k, v, scale=0.7, chunk_size=chunk_size)
     explicit = explicit_weights('embedded_gaussian', q, k, scale=0.7) @ v
     assert fast.shape == (2, 11, channels)
     _assert_same_value_and_grads(fast, explicit, [q, k, v])
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16])
+def test_log_sum_exp_of_the_fused_kernel_and_of_the_chunked_pass(dtype):
+    # The backward rebuilds each weight as exp(logit - lse): on CPU the lse comes from
+    # the fused kernel, on other devices from a chunked pass; both are the exact one.
+    torch.manual_seed(0)
+    q, k, v = (t.to(dtype) for t in (torch.randn(2, 9, 6), torch.randn(2, 5, 6),
+                                      torch.randn(2, 5, 3)))
+    want = torch.logsumexp(0.7 * q.double() @ k.double().transpose(1, 2), -1)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
+    out, lse = _fused_softmax_attention_with_lse(q, k, v, 0.7)
+    torch.testing.assert_close(out, softmax_attention(q, k, v, 0.7))
+    for got in (lse, _log_sum_exp(q, k, 0.7, chunk=4)):
+        assert got.shape == (2, 9) and got.dtype == torch.promote_types(dtype, torch.float32)
+        torch.testing.assert_close(got.double(), want, **tol)
 
 
 def test_softmax_attention_strided_inputs():
