@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-# Elements of one (batch, queries, key-chunk) block in the backward: 2**20 float32
-# values are 4 MiB, small next to any affinity matrix worth avoiding, while a chunk
-# still gives the GEMMs 128 keys at N = 8192 queries.
+# Elements of one block of the backward (batch x queries x key chunk, or batch x query
+# chunk x keys): 2**20 float32 values are 4 MiB, small next to any affinity matrix
+# worth avoiding, while a chunk still gives the GEMMs 128 keys at N = 8192 queries.
 _CHUNK_ELEMENTS = 2**20
 
 
@@ -29,9 +29,9 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
     common width, so ``query``/``key`` or ``value`` is zero-padded there to the
     larger of D and C' (zero channels add nothing to q.k and give zero outputs
     that are dropped). The backward (:class:`_SoftmaxAttention`) recomputes the
-    weights for ``chunk_size`` keys at a time from the unpadded q, k, v and the
-    forward's log-sum-exp of each query, so only O((N + M) D) is kept between
-    the passes and it runs as plain GEMMs.
+    weights for ``chunk_size`` keys (or queries) at a time from the unpadded q,
+    k, v and the forward's log-sum-exp of each query, so only O((N + M) D) is
+    kept between the passes and it runs as plain GEMMs.
     Unlike PyTorch's fused CPU backward, it flushes the subnormal weights of a
     peaked softmax (the plain Gaussian on raw features), which otherwise slow
     the CPU down tens of times (a Gaussian block at NL-I3D res3 sizes took about
@@ -47,13 +47,13 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
         key (Tensor): (B, M, D).
         value (Tensor): (B, M, C').
         scale (float): factor on the logits.
-        chunk_size (int | None): keys per backward block; ``None`` keeps a
-            block (B x N x chunk) near ``_CHUNK_ELEMENTS`` elements.
+        chunk_size (int | None): keys (or queries) per backward block;
+            ``None`` keeps a block near ``_CHUNK_ELEMENTS`` elements.
 
     Returns:
         Tensor: (B, N, C').
     """
-    dtype = _attention_dtype(query, key, value)
+    dtype = autocast_dtype(query, key, value)
     with torch.autocast(query.device.type, enabled=False):
         query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
         if not _records_grad(query, key, value):  # inference: SDPA as it is, also to tracers
@@ -77,7 +77,7 @@ def packed_softmax_attention(qkv, width, scale, chunk_size=None):
     Returns:
         Tensor: (B, N, C').
     """
-    dtype = _attention_dtype(qkv)
+    dtype = autocast_dtype(qkv)
     with torch.autocast(qkv.device.type, enabled=False):
         qkv = qkv.to(dtype)
         if not _records_grad(qkv):
@@ -90,8 +90,8 @@ def _records_grad(*tensors):
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
-def _attention_dtype(*tensors):
-    """The inputs' common dtype, or autocast's where it would cast float32 for SDPA."""
+def autocast_dtype(*tensors):
+    """The tensors' common dtype, or autocast's where it would cast float32 for a GEMM."""
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = torch.promote_types(dtype, t.dtype)
@@ -155,17 +155,18 @@ def _log_sum_exp(query, key, scale, chunk):
 
 
 class _SoftmaxAttention(torch.autograd.Function):
-    """Fused softmax attention whose backward recomputes the weights chunk by chunk.
+    """Fused softmax attention whose backward recomputes the weights block by block.
 
-    With lse_i the log-sum-exp of query i's logits, the weights of a chunk of keys
-    for all queries are exact on their own, P = exp(scale Q K_c^T - lse); with
+    With lse_i the log-sum-exp of query i's logits, the weights of any block of
+    queries x keys are exact on their own, P = exp(scale Q K^T - lse); with
     delta_i = dy_i . y_i the gradients are
 
-        dV_c = P^T dY,   dS = P * (dY V_c^T - delta),
-        dK_c = scale dS^T Q,   dQ = scale sum_c dS K_c.
+        dV = sum P^T dY,   dS = P * (dY V^T - delta),
+        dK = scale sum dS^T Q,   dQ = scale sum dS K.
 
-    Looping over keys, four of the five GEMMs per chunk run over all N queries
-    and only dQ accumulates; dK and dV are written once per chunk.
+    The blocks span all queries and a chunk of keys, or all keys and a chunk of
+    queries, whichever leaves the smaller gradient to accumulate over the loop
+    (:func:`_loops_over_keys`); the other gradients are written once per block.
     """
 
     @staticmethod
@@ -186,44 +187,77 @@ class _SoftmaxAttention(torch.autograd.Function):
         query, key, value, out, lse = ctx.saved_tensors
         acc_dtype = torch.promote_types(query.dtype, torch.float32)
         q, k, v, y, dy = (t.to(acc_dtype) for t in (query, key, value, out, grad_out))
-        batch, num_queries, _ = q.shape
-        num_keys = k.shape[1]
-        chunk = ctx.chunk_size or max(1, _CHUNK_ELEMENTS // (batch * num_queries))
-        # Weights far below float resolution (peaked softmax, e.g. the plain Gaussian on
-        # raw features) would reach the GEMMs as subnormal numbers, which x86 CPUs
-        # process tens of times slower. Zeroing weights under 2**26 times the smallest
-        # normal number keeps the products with factors down to 2**-26 normal; what is
-        # dropped is below 2**-100 (float32) per weight, far under rounding.
-        flush_below = torch.finfo(acc_dtype).tiny * 2**26
-        neg_lse = lse.to(acc_dtype).neg().unsqueeze(-1)
-        neg_delta = torch.einsum('bnc,bnc->bn', dy, y).neg_().unsqueeze(-1)  # no dy * y kept
+        batch, num_queries, width = q.shape
+        num_keys, channels = v.shape[1:]
         if ctx.packed_width is None:
             grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         else:
-            grad_packed = q.new_empty(batch, num_queries, 2 * q.shape[-1] + v.shape[-1])
+            grad_packed = q.new_empty(batch, num_queries, 2 * width + channels)
             grad_q, grad_k, grad_v = _unpack(grad_packed, ctx.packed_width)
-        blocks = {}
-        for start in range(0, num_keys, chunk):
-            cols = slice(start, start + chunk)
-            k_c, v_c = k[:, cols], v[:, cols]
-            size = (batch, num_queries, k_c.shape[1])
-            if size not in blocks:  # reused: fresh multi-MiB blocks cost page faults
-                blocks = {size: (q.new_empty(size), q.new_empty(size))}
-            weights, grad_s = blocks[size]
-            torch.baddbmm(neg_lse.expand(size), q, k_c.transpose(1, 2), alpha=ctx.scale,
-                          out=weights).exp_()
-            F.threshold_(weights, flush_below, 0.0)
-            grad_v[:, cols] = torch.bmm(weights.transpose(1, 2), dy)
-            torch.baddbmm(neg_delta.expand(size), dy, v_c.transpose(1, 2),
-                          out=grad_s).mul_(weights)
-            grad_k[:, cols] = torch.bmm(grad_s.transpose(1, 2), q)
-            grad_q.baddbmm_(grad_s, k_c, beta=0 if start == 0 else 1)
+        blocks = _WeightBlocks(q, k, v, dy, lse, y, ctx.scale)
+        over_keys = _loops_over_keys(num_queries, num_keys, width, channels)
+        loop_length, span = (num_keys, num_queries) if over_keys else (num_queries, num_keys)
+        chunk = ctx.chunk_size or max(1, _CHUNK_ELEMENTS // (batch * span))
+        for start in range(0, loop_length, chunk):
+            part = slice(start, start + chunk)
+            accumulate = 0 if start == 0 else 1  # beta: the first block overwrites
+            if over_keys:
+                weights, grad_s = blocks(slice(None), part)
+                grad_v[:, part] = torch.bmm(weights.transpose(1, 2), dy)
+                grad_k[:, part] = torch.bmm(grad_s.transpose(1, 2), q)
+                grad_q.baddbmm_(grad_s, k[:, part], beta=accumulate)
+            else:
+                weights, grad_s = blocks(part, slice(None))
+                grad_v.baddbmm_(weights.transpose(1, 2), dy[:, part], beta=accumulate)
+                grad_k.baddbmm_(grad_s.transpose(1, 2), q[:, part], beta=accumulate)
+                grad_q[:, part] = torch.bmm(grad_s, k)
         grad_q.mul_(ctx.scale)
         grad_k.mul_(ctx.scale)
         if ctx.packed_width is not None:
             return grad_packed.to(query.dtype), None, None, None, None, None
         return (grad_q.to(query.dtype), grad_k.to(key.dtype), grad_v.to(value.dtype), None,
                 None, None)
+
+
+def _loops_over_keys(num_queries, num_keys, width, channels):
+    """Whether the backward's blocks run over key chunks (accumulating dQ, N x D) rather
+    than query chunks (accumulating dK and dV, M x (D + C'))."""
+    return num_queries * width <= num_keys * (width + channels)
+
+
+class _WeightBlocks:
+    """The weights P and dS of a block of queries x keys for the backward, float32 at least.
+
+    Weights far below float resolution (peaked softmax, e.g. the plain Gaussian on
+    raw features) would be subnormal numbers, which x86 CPUs produce and multiply
+    tens of times slower. Zeroing weights under 2**26 times the smallest normal
+    number keeps the products with factors down to 2**-26 normal; what is dropped is
+    below 2**-100 (float32) per weight, far under rounding. Logits are clamped first
+    so that exp itself never returns a subnormal.
+    """
+
+    def __init__(self, q, k, v, dy, lse, y, scale):
+        self.q, self.k, self.v, self.dy, self.scale = q, k, v, dy, scale
+        self.neg_lse = lse.to(q.dtype).neg().unsqueeze(-1)
+        self.neg_delta = torch.einsum('bnc,bnc->bn', dy, y).neg_().unsqueeze(-1)
+        self.flush_below = torch.finfo(q.dtype).tiny * 2**26
+        self.lowest_logit = math.log(self.flush_below) - 1
+        self.buffers = {}
+
+    def __call__(self, rows, cols):
+        """P and dS, (B, rows, cols), in two buffers reused while the block size holds
+        (fresh multi-MiB blocks cost page faults)."""
+        q, dy, k, v = self.q[:, rows], self.dy[:, rows], self.k[:, cols], self.v[:, cols]
+        size = (q.shape[0], q.shape[1], k.shape[1])
+        if size not in self.buffers:
+            self.buffers = {size: (q.new_empty(size), q.new_empty(size))}
+        weights, grad_s = self.buffers[size]
+        torch.baddbmm(self.neg_lse[:, rows].expand(size), q, k.transpose(1, 2),
+                      alpha=self.scale, out=weights).clamp_min_(self.lowest_logit).exp_()
+        F.threshold_(weights, self.flush_below, 0.0)
+        torch.baddbmm(self.neg_delta[:, rows].expand(size), dy, v.transpose(1, 2),
+                      out=grad_s).mul_(weights)
+        return weights, grad_s
 
 
 def _unpack(packed, width):

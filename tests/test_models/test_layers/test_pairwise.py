@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from nlnet.models.layers.pairwise import (_fused_softmax_attention_with_lse, _log_sum_exp,
-                                          concatenation_attention, dot_product_attention,
+                                          _loops_over_keys, concatenation_attention, dot_product_attention,
                                           explicit_weights, packed_softmax_attention,
                                           softmax_attention)
 
@@ -26,16 +26,30 @@ def _leaves(*shapes, dtype=torch.float64, scale=1.0):
     return [(scale * torch.randn(*s, dtype=dtype)).requires_grad_() for s in shapes]
 
 
-@pytest.mark.parametrize('width,channels', [(6, 6), (7, 3), (3, 7)])
+# (queries, keys, width D, channels C', whether the backward loops over key chunks)
+ATTENTION_SHAPES = [(11, 7, 6, 6, True), (11, 3, 6, 6, False), (11, 5, 7, 3, False),
+                    (11, 7, 3, 7, True)]
+
+
+@pytest.mark.parametrize('num_queries,num_keys,width,channels,over_keys', ATTENTION_SHAPES)
 @pytest.mark.parametrize('chunk_size', [None, 1, 4])
-def test_softmax_attention_matches_explicit(width, channels, chunk_size):
-    # 7 keys in backward chunks of 1 or 4 (uneven last chunk) or the default one.
+def test_softmax_attention_matches_explicit(num_queries, num_keys, width, channels, over_keys,
+                                            chunk_size):
+    # Backward chunks of 1 or 4 keys or queries (uneven last chunk) or the default one.
     torch.manual_seed(0)
-    q, k, v = _leaves((2, 11, width), (2, 7, width), (2, 7, channels))
+    assert _loops_over_keys(num_queries, num_keys, width, channels) is over_keys
+    q, k, v = _leaves((2, num_queries, width), (2, num_keys, width), (2, num_keys, channels))
     fast = softmax_attention(q, k, v, scale=0.7, chunk_size=chunk_size)
     explicit = explicit_weights('embedded_gaussian', q, k, scale=0.7) @ v
-    assert fast.shape == (2, 11, channels)
+    assert fast.shape == (2, num_queries, channels)
     _assert_same_value_and_grads(fast, explicit, [q, k, v])
+
+
+def test_backward_accumulates_the_smaller_gradient():
+    # MMSeg's NLHead at 512x1024 (N = M): dQ is the smaller; NL-I3D res3 with 2x2
+    # sub-sampling (N = 4M): dK and dV together are.
+    assert _loops_over_keys(8192, 8192, 256, 256)
+    assert not _loops_over_keys(6272, 1568, 256, 256)
 
 
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16])
