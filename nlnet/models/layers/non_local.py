@@ -17,8 +17,10 @@ from mmengine.model import constant_init, normal_init
 from mmengine.registry import MODELS
 
 from .folded_dot_product import folded_dot_product, folding_saves_work
-from .pairwise import (concatenation_attention, dot_product_attention, embedded_gaussian_scale,
-                       explicit_weights, packed_softmax_attention, softmax_attention)
+from .fused_projection import fused_projection
+from .pairwise import (autocast_dtype, concatenation_attention, dot_product_attention,
+                       embedded_gaussian_scale, explicit_weights, packed_softmax_attention,
+                       softmax_attention)
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
 SCOPES = ('spacetime', 'space', 'time')
@@ -201,11 +203,8 @@ class NonLocalBlock(nn.Module):
     def _project(self, names, x):
         """The 1x1 convolutions ``names`` (fused) of x (N, C, *S) -> (N, L, sum of widths)."""
         convs = [getattr(self, name).conv for name in names]
-        weight = torch.cat([conv.weight.flatten(1) for conv in convs])
-        bias = torch.cat([conv.bias if conv.bias is not None else
-                          conv.weight.new_zeros(conv.out_channels) for conv in convs])
-        seq = x.flatten(2).transpose(1, 2)
-        return torch.baddbmm(bias, seq, weight.t().expand(x.shape[0], -1, -1))
+        return fused_projection(x.flatten(2).transpose(1, 2), [conv.weight for conv in convs],
+                                [conv.bias for conv in convs])
 
     def _pool_sequence(self, seq, grid):
         """Max-pool an (N, L, D) sequence over its grid -> (N, M, D) and the pooled grid."""
@@ -318,12 +317,7 @@ class NonLocalBlock(nn.Module):
         Under float16 autocast it runs in float32, as the explicit form's aggregation.
         """
         device = x.device.type
-        if _autocast_float16(device):
-            dtype = torch.float32
-        elif torch.is_autocast_enabled(device):
-            dtype = torch.get_autocast_dtype(device)
-        else:
-            dtype = x.dtype
+        dtype = torch.float32 if _autocast_float16(device) else autocast_dtype(x)
 
         def affine(name):
             conv = getattr(self, name).conv

@@ -1,0 +1,62 @@
+"""Several 1x1 convolutions of one input as one GEMM, without keeping their fused weight.
+
+theta, phi and g read the same input; side by side they are one (B, L, C) x (C, sum C_k)
+product. Built from ``torch.cat`` of the weights, autograd would keep that
+concatenated copy for the backward: per non-local block as large as its weights
+(6 MiB at C = 1024), which across a video backbone's blocks outweighs what the
+fusion saves. Here the backward concatenates again instead.
+"""
+import torch
+
+from .pairwise import autocast_dtype
+
+
+class _FusedProjection(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, seq, num_convs, *weights_and_biases):
+        weights, biases = weights_and_biases[:num_convs], weights_and_biases[num_convs:]
+        dtype = autocast_dtype(seq)
+        ctx.num_convs = num_convs
+        ctx.bias_sizes = [None if b is None else b.numel() for b in biases]
+        ctx.save_for_backward(seq, *weights)
+        with torch.autocast(seq.device.type, enabled=False):
+            weight = _fused_weight(weights, dtype)
+            bias = torch.cat([b if b is not None else weight.new_zeros(w.shape[0])
+                              for w, b in zip(weights, biases)]).to(dtype)
+            return torch.baddbmm(bias, seq.to(dtype), weight.t().expand(seq.shape[0], -1, -1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        seq, *weights = ctx.saved_tensors
+        with torch.autocast(grad.device.type, enabled=False):
+            grad_seq = None
+            if ctx.needs_input_grad[0]:
+                weight = _fused_weight(weights, grad.dtype)
+                grad_seq = torch.bmm(grad, weight.expand(grad.shape[0], -1, -1)).to(seq.dtype)
+            grad_weight = torch.bmm(grad.transpose(1, 2), seq.to(grad.dtype)).sum(0)
+            grad_bias = grad.sum((0, 1))
+        sizes = [w.shape[0] for w in weights]
+        grad_weights = [g.reshape(w.shape).to(w.dtype)
+                        for g, w in zip(grad_weight.split(sizes), weights)]
+        grad_biases = [None if n is None else g.to(w.dtype)
+                       for g, w, n in zip(grad_bias.split(sizes), weights, ctx.bias_sizes)]
+        return (grad_seq, None, *grad_weights, *grad_biases)
+
+
+def _fused_weight(weights, dtype):
+    return torch.cat([w.flatten(1) for w in weights]).to(dtype)
+
+
+def fused_projection(seq, weights, biases):
+    """The 1x1 convolutions (``weights[k]``, ``biases[k]``) of ``seq``, side by side.
+
+    Args:
+        seq (Tensor): (B, L, C), the positions of the input channel-last (any strides).
+        weights (list[Tensor]): (C_k, C, 1, ...) convolution weights.
+        biases (list[Tensor | None]): (C_k,) biases or None.
+
+    Returns:
+        Tensor: (B, L, sum C_k), the outputs in the order of ``weights``.
+    """
+    return _FusedProjection.apply(seq, len(weights), *weights, *biases)
