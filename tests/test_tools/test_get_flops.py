@@ -190,3 +190,15 @@ def test_cli_prints_a_table_with_every_non_local_block(capsys):
     assert '| cls_head |' in out
     assert f'params: {result["params"][""] / 1e6:.3g}M' in out
     assert result['flops'][''] > result['flops']['backbone.layer3.4.non_local_block'] > 0
+
+
+def test_executed_count_of_the_folded_dot_product():
+    """The folded branch is two C x C GEMMs over the positions plus its small matrices."""
+    c, d, n = 16, 8, 144
+    block = NonLocalBlock(c, dim=2, mode='dot_product').eval()
+    x = torch.randn(1, c, 12, 12)
+    assert block._folds_dot_product(x)
+    flops = get_flops.analyse(block, x, 'executed')['flops']
+    small = d * (c + 1)**2 + d * (c + 1) * d + c * d * d + c * d * (c + 1)
+    norm = flops[f'conv_out.{block.conv_out.norm_name}']
+    assert norm > 0 and flops[''] - norm == c * c * (n + n) + small

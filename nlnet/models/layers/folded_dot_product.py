@@ -19,27 +19,17 @@ it is cheaper than the explicit form.
 """
 import torch
 
+from .pairwise import records_grad
+
 
 class _AugmentedMeanGram(torch.autograd.Function):
-    """(B, C, M) -> G~ = 1/M sum_j x~_j x~_j^T, (B, C + 1, C + 1), with x~ = [x; 1].
-
-    Its backward is one GEMM over the inputs: with S = dG~ + dG~^T,
-    dx_j = (S[:C, :C] x_j + S[:C, C]) / M.
-    """
+    """:func:`_augmented_mean_gram` whose backward is one GEMM over the inputs: with
+    S = dG~ + dG~^T, dx_j = (S[:C, :C] x_j + S[:C, C]) / M."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        batch, channels, num_keys = x.shape
-        gram = x.new_empty(batch, channels + 1, channels + 1)
-        # alpha divides in the GEMM's accumulator: the sum itself may leave float16's range.
-        torch.baddbmm(x.new_zeros(()).expand(batch, channels, channels), x, x.transpose(1, 2),
-                      beta=0, alpha=1 / num_keys, out=gram[:, :channels, :channels])
-        means = x.mean(-1)
-        gram[:, :channels, channels] = means
-        gram[:, channels, :channels] = means
-        gram[:, channels, channels] = 1
-        return gram
+        return _augmented_mean_gram(x)
 
     @staticmethod
     def backward(ctx, grad):
@@ -48,6 +38,20 @@ class _AugmentedMeanGram(torch.autograd.Function):
         sym = grad + grad.transpose(1, 2)
         return torch.baddbmm(sym[:, :channels, channels:], sym[:, :channels, :channels], x,
                              beta=1 / num_keys, alpha=1 / num_keys)
+
+
+def _augmented_mean_gram(x):
+    """(B, C, M) -> G~ = 1/M sum_j x~_j x~_j^T, (B, C + 1, C + 1), with x~ = [x; 1]."""
+    batch, channels, num_keys = x.shape
+    gram = x.new_empty(batch, channels + 1, channels + 1)
+    # alpha divides in the GEMM's accumulator: the sum itself may leave float16's range.
+    torch.baddbmm(x.new_zeros(()).expand(batch, channels, channels), x, x.transpose(1, 2),
+                  beta=0, alpha=1 / num_keys, out=gram[:, :channels, :channels])
+    means = x.mean(-1)
+    gram[:, :channels, channels] = means
+    gram[:, channels, :channels] = means
+    gram[:, channels, channels] = 1
+    return gram
 
 
 def _augmented(weight, bias):
@@ -73,7 +77,9 @@ def folded_dot_product(query_input, key_input, theta, phi, g, out_weight, out_bi
         Tensor: (B, C_out, N).
     """
     channels = key_input.shape[1]
-    gram = _AugmentedMeanGram.apply(key_input)
+    # Without autograd recording the plain ops run, also to tracers (get_flops).
+    gram = (_AugmentedMeanGram.apply(key_input) if records_grad(key_input) else
+            _augmented_mean_gram(key_input))
     context = _augmented(*phi) @ gram @ _augmented(*g).t()  # (B, C', C'), = A
     kernel = out_weight @ context.transpose(1, 2) @ _augmented(*theta)  # (B, C_out, C + 1)
     bias = kernel[..., channels:]

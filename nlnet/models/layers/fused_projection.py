@@ -8,7 +8,7 @@ fusion saves. Here the backward concatenates again instead.
 """
 import torch
 
-from .pairwise import autocast_dtype
+from .pairwise import autocast_dtype, records_grad
 
 
 class _FusedProjection(torch.autograd.Function):
@@ -16,15 +16,9 @@ class _FusedProjection(torch.autograd.Function):
     @staticmethod
     def forward(ctx, seq, num_convs, *weights_and_biases):
         weights, biases = weights_and_biases[:num_convs], weights_and_biases[num_convs:]
-        dtype = autocast_dtype(seq)
-        ctx.num_convs = num_convs
-        ctx.bias_sizes = [None if b is None else b.numel() for b in biases]
+        ctx.has_bias = [b is not None for b in biases]
         ctx.save_for_backward(seq, *weights)
-        with torch.autocast(seq.device.type, enabled=False):
-            weight = _fused_weight(weights, dtype)
-            bias = torch.cat([b if b is not None else weight.new_zeros(w.shape[0])
-                              for w, b in zip(weights, biases)]).to(dtype)
-            return torch.baddbmm(bias, seq.to(dtype), weight.t().expand(seq.shape[0], -1, -1))
+        return _project(seq, weights, biases)
 
     @staticmethod
     def backward(ctx, grad):
@@ -39,9 +33,19 @@ class _FusedProjection(torch.autograd.Function):
         sizes = [w.shape[0] for w in weights]
         grad_weights = [g.reshape(w.shape).to(w.dtype)
                         for g, w in zip(grad_weight.split(sizes), weights)]
-        grad_biases = [None if n is None else g.to(w.dtype)
-                       for g, w, n in zip(grad_bias.split(sizes), weights, ctx.bias_sizes)]
+        grad_biases = [g.to(w.dtype) if has_bias else None
+                       for g, w, has_bias in zip(grad_bias.split(sizes), weights, ctx.has_bias)]
         return (grad_seq, None, *grad_weights, *grad_biases)
+
+
+def _project(seq, weights, biases):
+    """The fused GEMM, in autocast's dtype where autocast would cast it."""
+    dtype = autocast_dtype(seq)
+    with torch.autocast(seq.device.type, enabled=False):
+        weight = _fused_weight(weights, dtype)
+        bias = torch.cat([b if b is not None else weight.new_zeros(w.shape[0])
+                          for w, b in zip(weights, biases)]).to(dtype)
+        return torch.baddbmm(bias, seq.to(dtype), weight.t().expand(seq.shape[0], -1, -1))
 
 
 def _fused_weight(weights, dtype):
@@ -51,6 +55,9 @@ def _fused_weight(weights, dtype):
 def fused_projection(seq, weights, biases):
     """The 1x1 convolutions (``weights[k]``, ``biases[k]``) of ``seq``, side by side.
 
+    Without autograd recording (inference) the GEMM runs as it is, also to tracers
+    such as ``tools/analysis/get_flops.py``.
+
     Args:
         seq (Tensor): (B, L, C), the positions of the input channel-last (any strides).
         weights (list[Tensor]): (C_k, C, 1, ...) convolution weights.
@@ -59,4 +66,6 @@ def fused_projection(seq, weights, biases):
     Returns:
         Tensor: (B, L, sum C_k), the outputs in the order of ``weights``.
     """
-    return _FusedProjection.apply(seq, len(weights), *weights, *biases)
+    if records_grad(seq, *weights, *[b for b in biases if b is not None]):
+        return _FusedProjection.apply(seq, len(weights), *weights, *biases)
+    return _project(seq, weights, biases)

@@ -56,7 +56,7 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
     dtype = autocast_dtype(query, key, value)
     with torch.autocast(query.device.type, enabled=False):
         query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
-        if not _records_grad(query, key, value):  # inference: SDPA as it is, also to tracers
+        if not records_grad(query, key, value):  # inference: SDPA as it is, also to tracers
             return _fused_softmax_attention(query, key, value, scale)
         return _SoftmaxAttention.apply(query, key, value, scale, chunk_size, None)
 
@@ -80,12 +80,12 @@ def packed_softmax_attention(qkv, width, scale, chunk_size=None):
     dtype = autocast_dtype(qkv)
     with torch.autocast(qkv.device.type, enabled=False):
         qkv = qkv.to(dtype)
-        if not _records_grad(qkv):
+        if not records_grad(qkv):
             return _fused_softmax_attention(*_unpack(qkv, width), scale)
         return _SoftmaxAttention.apply(qkv, None, None, scale, chunk_size, width)
 
 
-def _records_grad(*tensors):
+def records_grad(*tensors):
     """Whether autograd records an op on ``tensors`` (else no backward is needed)."""
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
