@@ -67,6 +67,14 @@ def block_options(options, arg_name, owner, reserved):
     return options
 
 
+def _add_residual(branch, x):
+    """z = x + branch, written into ``branch`` (the block's fresh output, which no op keeps
+    for backward) where it has the result's dtype: one activation-sized tensor less."""
+    if torch.result_type(branch, x) == branch.dtype:
+        return branch.add_(x)
+    return x + branch
+
+
 def _autocast_float16(device):
     return torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.float16
 
@@ -281,24 +289,25 @@ class NonLocalBlock(nn.Module):
             # One grid for theta, phi and g: their fused projection goes in whole.
             qkv = self._group(self._project(('theta', 'phi', 'g'), x), grid)
             y = packed_softmax_attention(qkv, self.inter_channels, self._softmax_scale())
-            return x + self._output(self._ungroup(y, grid), x)
+            return _add_residual(self._output(self._ungroup(y, grid), x), x)
         if self._folds_dot_product(x):
-            return x + self._folded_dot_product(x)
+            return _add_residual(self._folded_dot_product(x), x)
         query, key, value, key_grid = self._embeddings(x)
         query, key, value = (self._group(query, grid), self._group(key, key_grid),
                              self._group(value, key_grid))
         if self.mode in ('gaussian', 'embedded_gaussian'):
             y = softmax_attention(query, key, value, self._softmax_scale())
-            return x + self._output(self._ungroup(y, grid), x)
+            return _add_residual(self._output(self._ungroup(y, grid), x), x)
         device = x.device.type
         if not _autocast_float16(device):
-            return x + self._output(self._ungroup(self._average(query, key, value), grid), x)
+            y = self._average(query, key, value)
+            return _add_residual(self._output(self._ungroup(y, grid), x), x)
         # Dot product and concatenation are not normalised by the weights, so y can
         # leave the float16 range where float32 holds it (W_z + BN would bring it
         # back); their aggregation and W_z are cheap and run in float32 instead.
         with torch.autocast(device, enabled=False):
             y = self._average(query.float(), key.float(), value.float())
-            return x + self._output(self._ungroup(y, grid), x)
+            return _add_residual(self._output(self._ungroup(y, grid), x), x)
 
     def _folds_dot_product(self, x):
         """Whether the dot product runs folded (:mod:`.folded_dot_product`): where every
