@@ -18,34 +18,46 @@ class _FusedProjection(torch.autograd.Function):
         weights, biases = weights_and_biases[:num_convs], weights_and_biases[num_convs:]
         ctx.has_bias = [b is not None for b in biases]
         ctx.save_for_backward(seq, *weights)
-        return _project(seq, weights, biases)
+        return project(seq, weights, biases, autocast_dtype(seq))
 
     @staticmethod
     def backward(ctx, grad):
         seq, *weights = ctx.saved_tensors
-        with torch.autocast(grad.device.type, enabled=False):
-            grad_seq = None
-            if ctx.needs_input_grad[0]:
-                weight = _fused_weight(weights, grad.dtype)
-                grad_seq = torch.bmm(grad, weight.expand(grad.shape[0], -1, -1)).to(seq.dtype)
-            grad_weight = torch.bmm(grad.transpose(1, 2), seq.to(grad.dtype)).sum(0)
-            grad_bias = grad.sum((0, 1))
-        sizes = [w.shape[0] for w in weights]
-        grad_weights = [g.reshape(w.shape).to(w.dtype)
-                        for g, w in zip(grad_weight.split(sizes), weights)]
-        grad_biases = [g.to(w.dtype) if has_bias else None
-                       for g, w, has_bias in zip(grad_bias.split(sizes), weights, ctx.has_bias)]
+        grad_seq, grad_weights, grad_biases = projection_backward(
+            seq, weights, ctx.has_bias, grad, ctx.needs_input_grad[0])
         return (grad_seq, None, *grad_weights, *grad_biases)
 
 
-def _project(seq, weights, biases):
-    """The fused GEMM, in autocast's dtype where autocast would cast it."""
-    dtype = autocast_dtype(seq)
+def project(seq, weights, biases, dtype):
+    """The fused GEMM of (B, L, C) ``seq`` in ``dtype`` -> (B, L, sum C_k)."""
     with torch.autocast(seq.device.type, enabled=False):
         weight = _fused_weight(weights, dtype)
         bias = torch.cat([b if b is not None else weight.new_zeros(w.shape[0])
                           for w, b in zip(weights, biases)]).to(dtype)
         return torch.baddbmm(bias, seq.to(dtype), weight.t().expand(seq.shape[0], -1, -1))
+
+
+def projection_backward(seq, weights, has_bias, grad, needs_seq_grad=True):
+    """Gradients of :func:`project` from its output gradient (B, L, sum C_k).
+
+    Returns:
+        tuple: the gradient of ``seq`` (None unless ``needs_seq_grad``) and lists
+        of the weights' and biases' gradients (None where a bias is None), each in
+        its parameter's dtype.
+    """
+    with torch.autocast(grad.device.type, enabled=False):
+        grad_seq = None
+        if needs_seq_grad:
+            weight = _fused_weight(weights, grad.dtype)
+            grad_seq = torch.bmm(grad, weight.expand(grad.shape[0], -1, -1)).to(seq.dtype)
+        grad_weight = torch.bmm(grad.transpose(1, 2), seq.to(grad.dtype)).sum(0)
+        grad_bias = grad.sum((0, 1))
+    sizes = [w.shape[0] for w in weights]
+    grad_weights = [g.reshape(w.shape).to(w.dtype)
+                    for g, w in zip(grad_weight.split(sizes), weights)]
+    grad_biases = [g.to(w.dtype) if with_bias else None
+                   for g, w, with_bias in zip(grad_bias.split(sizes), weights, has_bias)]
+    return grad_seq, grad_weights, grad_biases
 
 
 def _fused_weight(weights, dtype):
@@ -68,4 +80,4 @@ def fused_projection(seq, weights, biases):
     """
     if records_grad(seq, *weights, *[b for b in biases if b is not None]):
         return _FusedProjection.apply(seq, len(weights), *weights, *biases)
-    return _project(seq, weights, biases)
+    return project(seq, weights, biases, autocast_dtype(seq))

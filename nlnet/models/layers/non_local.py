@@ -8,6 +8,7 @@ MMAction2 and MMSeg non-local checkpoints load as they are; the one difference
 (mmcv nests sub-sampled convolutions in an ``nn.Sequential``) is mapped in
 :meth:`NonLocalBlock._load_from_state_dict`.
 """
+import functools
 import math
 
 import torch
@@ -19,8 +20,8 @@ from mmengine.registry import MODELS
 from .folded_dot_product import folded_dot_product, folding_saves_work
 from .fused_projection import fused_projection
 from .pairwise import (autocast_dtype, concatenation_attention, dot_product_attention,
-                       embedded_gaussian_scale, explicit_weights, packed_softmax_attention,
-                       softmax_attention)
+                       embedded_gaussian_scale, explicit_weights, softmax_attention)
+from .projected_attention import projected_softmax_attention
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
 SCOPES = ('spacetime', 'space', 'time')
@@ -208,11 +209,14 @@ class NonLocalBlock(nn.Module):
     # 1x1 convolutions become batched GEMMs that read x in place and write it
     # directly, so no layout copy of theta/phi/g/y is made or kept for backward.
 
+    def _conv_params(self, names):
+        """Weights and biases (or None) of the 1x1 convolutions ``names``."""
+        convs = [getattr(self, name).conv for name in names]
+        return [conv.weight for conv in convs], [conv.bias for conv in convs]
+
     def _project(self, names, x):
         """The 1x1 convolutions ``names`` (fused) of x (N, C, *S) -> (N, L, sum of widths)."""
-        convs = [getattr(self, name).conv for name in names]
-        return fused_projection(x.flatten(2).transpose(1, 2), [conv.weight for conv in convs],
-                                [conv.bias for conv in convs])
+        return fused_projection(x.flatten(2).transpose(1, 2), *self._conv_params(names))
 
     def _pool_sequence(self, seq, grid):
         """Max-pool an (N, L, D) sequence over its grid -> (N, M, D) and the pooled grid."""
@@ -286,9 +290,12 @@ class NonLocalBlock(nn.Module):
         self._check_input(x)
         grid = tuple(x.shape[2:])
         if self.mode == 'embedded_gaussian' and not self.sub_sample:
-            # One grid for theta, phi and g: their fused projection goes in whole.
-            qkv = self._group(self._project(('theta', 'phi', 'g'), x), grid)
-            y = packed_softmax_attention(qkv, self.inter_channels, self._softmax_scale())
+            # One grid for theta, phi and g: the attention takes x itself and
+            # projects it again in its backward instead of keeping theta/phi/g.
+            y = projected_softmax_attention(
+                x.flatten(2).transpose(1, 2), *self._conv_params(('theta', 'phi', 'g')),
+                self._softmax_scale(), functools.partial(self._group, grid=grid),
+                functools.partial(self._ungroup, grid=grid))
             return _add_residual(self._output(self._ungroup(y, grid), x), x)
         if self._folds_dot_product(x):
             return _add_residual(self._folded_dot_product(x), x)

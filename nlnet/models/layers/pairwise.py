@@ -57,32 +57,8 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
     with torch.autocast(query.device.type, enabled=False):
         query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
         if not records_grad(query, key, value):  # inference: SDPA as it is, also to tracers
-            return _fused_softmax_attention(query, key, value, scale)
-        return _SoftmaxAttention.apply(query, key, value, scale, chunk_size, None)
-
-
-def packed_softmax_attention(qkv, width, scale, chunk_size=None):
-    """:func:`softmax_attention` of query, key and value packed side by side.
-
-    The embedded Gaussian without sub-sampling has theta, phi and g side by
-    side in one tensor; taking it whole lets the backward write the three
-    gradients into one tensor instead of autograd concatenating three (a copy).
-
-    Args:
-        qkv (Tensor): (B, N, 2D + C'), channels [query | key | value].
-        width (int): D.
-        scale (float): factor on the logits.
-        chunk_size (int | None): as in :func:`softmax_attention`.
-
-    Returns:
-        Tensor: (B, N, C').
-    """
-    dtype = autocast_dtype(qkv)
-    with torch.autocast(qkv.device.type, enabled=False):
-        qkv = qkv.to(dtype)
-        if not records_grad(qkv):
-            return _fused_softmax_attention(*_unpack(qkv, width), scale)
-        return _SoftmaxAttention.apply(qkv, None, None, scale, chunk_size, width)
+            return fused_softmax_attention(query, key, value, scale)
+        return _SoftmaxAttention.apply(query, key, value, scale, chunk_size)
 
 
 def records_grad(*tensors):
@@ -101,13 +77,13 @@ def autocast_dtype(*tensors):
     return dtype
 
 
-def _fused_softmax_attention(query, key, value, scale):
+def fused_softmax_attention(query, key, value, scale):
     """``F.scaled_dot_product_attention`` on (B, N, D), (B, M, D), (B, M, C') -> (B, N, C')."""
     query, key, value, channels = _fused_kernel_inputs(query, key, value)
     return F.scaled_dot_product_attention(query, key, value, scale=scale).squeeze(1)[..., :channels]
 
 
-def _fused_softmax_attention_with_lse(query, key, value, scale):
+def fused_softmax_attention_with_lse(query, key, value, scale):
     """The fused attention and the log-sum-exp of each query's logits, (B, N).
 
     PyTorch's CPU flash kernel returns both; on other devices the log-sum-exp
@@ -115,7 +91,7 @@ def _fused_softmax_attention_with_lse(query, key, value, scale):
     """
     if query.device.type != 'cpu':
         rows_per_block = max(1, _CHUNK_ELEMENTS // (key.shape[0] * key.shape[1]))
-        return (_fused_softmax_attention(query, key, value, scale),
+        return (fused_softmax_attention(query, key, value, scale),
                 _log_sum_exp(query, key, scale, rows_per_block))
     query, key, value, channels = _fused_kernel_inputs(query, key, value)
     out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
@@ -155,7 +131,31 @@ def _log_sum_exp(query, key, scale, chunk):
 
 
 class _SoftmaxAttention(torch.autograd.Function):
-    """Fused softmax attention whose backward recomputes the weights block by block.
+    """Fused softmax attention whose backward recomputes the weights block by block
+    (:func:`softmax_attention_backward`)."""
+
+    @staticmethod
+    def forward(ctx, query, key, value, scale, chunk_size):
+        out, lse = fused_softmax_attention_with_lse(query, key, value, scale)
+        ctx.save_for_backward(query, key, value, out, lse)
+        ctx.scale = scale
+        ctx.chunk_size = chunk_size
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        query, key, value, out, lse = ctx.saved_tensors
+        acc_dtype = torch.promote_types(query.dtype, torch.float32)
+        q, k, v = (t.to(acc_dtype) for t in (query, key, value))
+        grads = [torch.empty_like(t) for t in (q, k, v)]
+        softmax_attention_backward(q, k, v, out, grad_out, lse, ctx.scale, ctx.chunk_size, *grads)
+        return (*(g.to(t.dtype) for g, t in zip(grads, (query, key, value))), None, None)
+
+
+def softmax_attention_backward(q, k, v, out, grad_out, lse, scale, chunk_size, grad_q, grad_k,
+                               grad_v):
+    """Gradients of softmax attention from its inputs, output and log-sum-exp, in place.
 
     With lse_i the log-sum-exp of query i's logits, the weights of any block of
     queries x keys are exact on their own, P = exp(scale Q K^T - lse); with
@@ -167,56 +167,39 @@ class _SoftmaxAttention(torch.autograd.Function):
     The blocks span all queries and a chunk of keys, or all keys and a chunk of
     queries, whichever leaves the smaller gradient to accumulate over the loop
     (:func:`_loops_over_keys`); the other gradients are written once per block.
+    Looping over keys, a chunk's keys and values are not read again once its
+    block is done, so ``grad_k`` and ``grad_v`` may be ``k`` and ``v`` themselves.
+
+    Args:
+        q, k, v (Tensor): (B, N, D), (B, M, D), (B, M, C') in float32 or wider.
+        out, grad_out (Tensor): y and dy, (B, N, C').
+        lse (Tensor): (B, N) log-sum-exp of each query's scaled logits.
+        scale (float): factor on the logits.
+        chunk_size (int | None): keys (or queries) per block; ``None`` keeps a
+            block near ``_CHUNK_ELEMENTS`` elements.
+        grad_q, grad_k, grad_v (Tensor): written with dQ, dK, dV (q's dtype).
     """
-
-    @staticmethod
-    def forward(ctx, query, key, value, scale, chunk_size, packed_width):
-        """``query`` is the packed (B, N, 2D + C') tensor when ``packed_width`` (D) is set."""
-        ctx.packed_width = packed_width
-        if packed_width is not None:
-            query, key, value = _unpack(query, packed_width)
-        out, lse = _fused_softmax_attention_with_lse(query, key, value, scale)
-        ctx.save_for_backward(query, key, value, out, lse)
-        ctx.scale = scale
-        ctx.chunk_size = chunk_size
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        query, key, value, out, lse = ctx.saved_tensors
-        acc_dtype = torch.promote_types(query.dtype, torch.float32)
-        q, k, v, y, dy = (t.to(acc_dtype) for t in (query, key, value, out, grad_out))
-        batch, num_queries, width = q.shape
-        num_keys, channels = v.shape[1:]
-        if ctx.packed_width is None:
-            grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    batch, num_queries, width = q.shape
+    num_keys, channels = v.shape[1:]
+    blocks = _WeightBlocks(q, k, v, grad_out.to(q.dtype), lse, out.to(q.dtype), scale)
+    over_keys = _loops_over_keys(num_queries, num_keys, width, channels)
+    loop_length, span = (num_keys, num_queries) if over_keys else (num_queries, num_keys)
+    chunk = chunk_size or max(1, _CHUNK_ELEMENTS // (batch * span))
+    for start in range(0, loop_length, chunk):
+        part = slice(start, start + chunk)
+        accumulate = 0 if start == 0 else 1  # beta: the first block overwrites
+        if over_keys:
+            weights, grad_s = blocks(slice(None), part)
+            grad_q.baddbmm_(grad_s, k[:, part], beta=accumulate)
+            grad_v[:, part] = torch.bmm(weights.transpose(1, 2), blocks.dy)
+            grad_k[:, part] = torch.bmm(grad_s.transpose(1, 2), q)
         else:
-            grad_packed = q.new_empty(batch, num_queries, 2 * width + channels)
-            grad_q, grad_k, grad_v = _unpack(grad_packed, ctx.packed_width)
-        blocks = _WeightBlocks(q, k, v, dy, lse, y, ctx.scale)
-        over_keys = _loops_over_keys(num_queries, num_keys, width, channels)
-        loop_length, span = (num_keys, num_queries) if over_keys else (num_queries, num_keys)
-        chunk = ctx.chunk_size or max(1, _CHUNK_ELEMENTS // (batch * span))
-        for start in range(0, loop_length, chunk):
-            part = slice(start, start + chunk)
-            accumulate = 0 if start == 0 else 1  # beta: the first block overwrites
-            if over_keys:
-                weights, grad_s = blocks(slice(None), part)
-                grad_v[:, part] = torch.bmm(weights.transpose(1, 2), dy)
-                grad_k[:, part] = torch.bmm(grad_s.transpose(1, 2), q)
-                grad_q.baddbmm_(grad_s, k[:, part], beta=accumulate)
-            else:
-                weights, grad_s = blocks(part, slice(None))
-                grad_v.baddbmm_(weights.transpose(1, 2), dy[:, part], beta=accumulate)
-                grad_k.baddbmm_(grad_s.transpose(1, 2), q[:, part], beta=accumulate)
-                grad_q[:, part] = torch.bmm(grad_s, k)
-        grad_q.mul_(ctx.scale)
-        grad_k.mul_(ctx.scale)
-        if ctx.packed_width is not None:
-            return grad_packed.to(query.dtype), None, None, None, None, None
-        return (grad_q.to(query.dtype), grad_k.to(key.dtype), grad_v.to(value.dtype), None,
-                None, None)
+            weights, grad_s = blocks(part, slice(None))
+            grad_v.baddbmm_(weights.transpose(1, 2), blocks.dy[:, part], beta=accumulate)
+            grad_k.baddbmm_(grad_s.transpose(1, 2), q[:, part], beta=accumulate)
+            grad_q[:, part] = torch.bmm(grad_s, k)
+    grad_q.mul_(scale)
+    grad_k.mul_(scale)
 
 
 def _loops_over_keys(num_queries, num_keys, width, channels):
@@ -258,11 +241,6 @@ class _WeightBlocks:
         torch.baddbmm(self.neg_delta[:, rows].expand(size), dy, v.transpose(1, 2),
                       out=grad_s).mul_(weights)
         return weights, grad_s
-
-
-def _unpack(packed, width):
-    """(B, N, 2D + C') -> query (B, N, D), key (B, N, D), value (B, N, C') views."""
-    return packed.split([width, width, packed.shape[-1] - 2 * width], dim=-1)
 
 
 def dot_product_attention(query, key, value):

@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlnet.models.layers.pairwise import (_fused_softmax_attention_with_lse, _log_sum_exp,
-                                          _loops_over_keys, concatenation_attention, dot_product_attention,
-                                          explicit_weights, packed_softmax_attention,
-                                          softmax_attention)
+from nlnet.models.layers.pairwise import (_log_sum_exp, _loops_over_keys,
+                                          concatenation_attention, dot_product_attention,
+                                          explicit_weights, fused_softmax_attention_with_lse,
+                                          softmax_attention, softmax_attention_backward)
 
 
 def _grads(out, inputs, grad_out):
@@ -61,7 +61,7 @@ def test_log_sum_exp_of_the_fused_kernel_and_of_the_chunked_pass(dtype):
                                       torch.randn(2, 5, 3)))
     want = torch.logsumexp(0.7 * q.double() @ k.double().transpose(1, 2), -1)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
-    out, lse = _fused_softmax_attention_with_lse(q, k, v, 0.7)
+    out, lse = fused_softmax_attention_with_lse(q, k, v, 0.7)
     torch.testing.assert_close(out, softmax_attention(q, k, v, 0.7))
     for got in (lse, _log_sum_exp(q, k, 0.7, chunk=4)):
         assert got.shape == (2, 9) and got.dtype == torch.promote_types(dtype, torch.float32)
@@ -179,10 +179,19 @@ def test_explicit_weights_rows_are_normalised():
                                F.relu(a[..., None] + b[:, None]) / 7)
 
 
-def test_packed_softmax_attention_matches_separate_inputs():
+@pytest.mark.parametrize('chunk_size', [None, 2])
+def test_backward_over_keys_may_write_dk_dv_over_k_v(chunk_size):
     torch.manual_seed(0)
-    packed = torch.randn(2, 9, 4 + 4 + 3, dtype=torch.float64, requires_grad=True)
-    q, k, v = packed.split([4, 4, 3], dim=-1)
-    fast = packed_softmax_attention(packed, 4, scale=0.5, chunk_size=2)
-    _assert_same_value_and_grads(fast, explicit_weights('embedded_gaussian', q, k, 0.5) @ v,
-                                 [packed])
+    q, k, v = _leaves((2, 9, 4), (2, 9, 4), (2, 9, 3))
+    scale = 0.5
+    assert _loops_over_keys(9, 9, 4, 3)
+    explicit = explicit_weights('embedded_gaussian', q, k, scale) @ v
+    grad_out = torch.randn_like(explicit)
+    want = _grads(explicit, [q, k, v], grad_out)
+    out, lse = fused_softmax_attention_with_lse(q.detach(), k.detach(), v.detach(), scale)
+    k_buffer, v_buffer = k.detach().clone(), v.detach().clone()
+    grad_q = torch.empty_like(q)
+    softmax_attention_backward(q.detach(), k_buffer, v_buffer, out, grad_out, lse, scale,
+                               chunk_size, grad_q, k_buffer, v_buffer)
+    for got, expected in zip((grad_q, k_buffer, v_buffer), want):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
