@@ -96,5 +96,11 @@ def test_inference_runs_plain_ops_and_autocast_returns_parameter_dtype_grads():
         mixed = projected_softmax_attention(x.transpose(1, 2), weights, biases, 0.5)
     assert mixed.dtype == torch.bfloat16
     torch.testing.assert_close(mixed.float(), reference, rtol=0.05, atol=0.05)
-    grads = torch.autograd.grad(mixed.float().sum(), [x] + weights + biases)
-    assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    # phi's bias is left out: softmax ignores the q . b_phi it adds to a query's logits,
+    # so its exact gradient is 0 and bfloat16 leaves only rounding there.
+    leaves = [x] + weights + [biases[0], biases[2]]
+    grad_out = torch.randn_like(reference)
+    grads = torch.autograd.grad(mixed.float(), leaves, grad_out)
+    for got, want in zip(grads, torch.autograd.grad(reference, leaves, grad_out)):
+        assert got.dtype == torch.float32
+        assert (got - want).norm() <= 0.15 * want.norm()  # bfloat16: 8-bit mantissas
