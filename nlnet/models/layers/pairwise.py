@@ -183,6 +183,10 @@ def softmax_attention_backward(q, k, v, out, grad_out, lse, scale, chunk_size, g
     num_keys, channels = v.shape[1:]
     blocks = _WeightBlocks(q, k, v, grad_out.to(q.dtype), lse, out.to(q.dtype), scale)
     over_keys = _loops_over_keys(num_queries, num_keys, width, channels)
+    if not over_keys and (grad_k is k or grad_v is v):
+        raise ValueError('grad_k/grad_v may be k/v only where the blocks loop over keys '
+                         f'(N * D <= M * (D + C\'), got N={num_queries}, M={num_keys}, '
+                         f'D={width}, C\'={channels})')
     loop_length, span = (num_keys, num_queries) if over_keys else (num_queries, num_keys)
     chunk = chunk_size or max(1, _CHUNK_ELEMENTS // (batch * span))
     for start in range(0, loop_length, chunk):

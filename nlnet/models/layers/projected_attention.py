@@ -81,7 +81,7 @@ class _ProjectedSoftmaxAttention(torch.autograd.Function):
             softmax_attention_backward(q, k, v, out, grad_out, lse, ctx.scale, ctx.chunk_size,
                                        grad_q, k, v)
             q.copy_(grad_q)
-            del grad_q
+            del grad_q  # before projection_backward allocates the input gradient
             grad_qkv = ungroup(qkv.to(ctx.dtype))
             grad_seq, grad_weights, grad_biases = projection_backward(
                 seq, weights, [b is not None for b in biases], grad_qkv, ctx.needs_input_grad[0])

@@ -195,3 +195,12 @@ def test_backward_over_keys_may_write_dk_dv_over_k_v(chunk_size):
                                chunk_size, grad_q, k_buffer, v_buffer)
     for got, expected in zip((grad_q, k_buffer, v_buffer), want):
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_backward_over_queries_refuses_to_write_over_k_v():
+    q, k, v = (torch.randn(1, 11, 6), torch.randn(1, 3, 6), torch.randn(1, 3, 6))
+    assert not _loops_over_keys(11, 3, 6, 6)
+    out, lse = fused_softmax_attention_with_lse(q, k, v, 1.0)
+    with pytest.raises(ValueError, match='N=11, M=3'):
+        softmax_attention_backward(q, k, v, out, torch.ones_like(out), lse, 1.0, None,
+                                   torch.empty_like(q), k, v)
