@@ -359,10 +359,11 @@ def test_training_path_never_holds_the_affinity_matrix(mode, sub_sample, dtype):
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('sub_sample', [True, False])
 @pytest.mark.parametrize('mode', MODES)
-def test_autocast_gives_no_inf_or_nan_where_fp32_does_not(mode, dtype):
+def test_autocast_gives_no_inf_or_nan_where_fp32_does_not(mode, sub_sample, dtype):
     torch.manual_seed(0)
-    block = NonLocalBlock(16, dim=3, mode=mode, sub_sample=True)
+    block = NonLocalBlock(16, dim=3, mode=mode, sub_sample=sub_sample)
     with torch.no_grad():
         block.conv_out.norm.weight.fill_(1.0)
         for name in ('theta', 'phi'):
