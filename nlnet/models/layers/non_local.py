@@ -19,8 +19,9 @@ from mmengine.registry import MODELS
 
 from .folded_dot_product import folded_dot_product, folding_saves_work
 from .fused_projection import fused_projection
+from .output_batch_norm import output_batch_norm
 from .pairwise import (autocast_dtype, concatenation_attention, dot_product_attention,
-                       embedded_gaussian_scale, explicit_weights, softmax_attention)
+                       embedded_gaussian_scale, explicit_weights, records_grad, softmax_attention)
 from .projected_attention import projected_softmax_attention
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
@@ -28,6 +29,7 @@ SCOPES = ('spacetime', 'space', 'time')
 POOL_POSITIONS = ('before', 'after')
 _CONV_TYPES = {1: 'Conv1d', 2: 'Conv2d', 3: 'Conv3d'}
 _MAX_POOLS = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _DEFAULT_POOL_KERNELS = {1: (2, ), 2: (2, 2), 3: (1, 2, 2)}
 _BN_BY_DIM = {1: 'BN1d', 2: 'BN2d', 3: 'BN3d'}
 
@@ -359,6 +361,8 @@ class NonLocalBlock(nn.Module):
     def _output(self, y, x):
         """norm(W_z y) for y (N, L, C') in flat grid order -> (N, C, *S) like x."""
         conv = self.conv_out.conv
+        if self._fuses_batch_norm(y):
+            return output_batch_norm(y, conv.weight, conv.bias, self.conv_out.norm, x.shape)
         weight = conv.weight.flatten(1).expand(y.shape[0], -1, -1)
         if conv.bias is None:
             out = torch.bmm(weight, y.transpose(1, 2))
@@ -366,6 +370,17 @@ class NonLocalBlock(nn.Module):
             out = torch.baddbmm(conv.bias[:, None], weight, y.transpose(1, 2))
         out = out.reshape(x.shape)
         return self.conv_out.norm(out) if self.conv_out.with_norm else out
+
+    def _fuses_batch_norm(self, y):
+        """Whether W_z and its norm run as :func:`output_batch_norm`: a plain BatchNorm on
+        batch statistics, autograd recording, and one floating dtype without autocast."""
+        norm = self.conv_out.norm if self.conv_out.with_norm else None
+        if type(norm) not in _BATCH_NORMS or not (norm.training or norm.running_mean is None):
+            return False
+        weight = self.conv_out.conv.weight
+        dtypes = {y.dtype, weight.dtype} | ({norm.weight.dtype} if norm.affine else set())
+        return (records_grad(y, weight) and not torch.is_autocast_enabled(y.device.type)
+                and len(dtypes) == 1)
 
     def _softmax_scale(self):
         if self.mode == 'gaussian':
