@@ -334,8 +334,8 @@ def test_training_path_never_holds_the_affinity_matrix(mode, sub_sample, dtype):
     torch.manual_seed(0)
     block = _randomise(NonLocalBlock(16, dim=2, mode=mode, sub_sample=sub_sample), 0.1)
     block = block.to(dtype)
-    x = torch.randn(1, 16, 96, 96, dtype=dtype, requires_grad=True)
-    num_queries = 96 * 96
+    x = torch.randn(1, 16, 112, 112, dtype=dtype, requires_grad=True)
+    num_queries = 112 * 112
     affinity = num_queries * (num_queries // 4 if sub_sample else num_queries)
     saved = []
 
