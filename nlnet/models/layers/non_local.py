@@ -13,7 +13,7 @@ import math
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule, build_norm_layer
+from mmcv.cnn import ConvModule
 from mmengine.model import constant_init, normal_init
 from mmengine.registry import MODELS
 

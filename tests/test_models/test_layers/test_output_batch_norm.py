@@ -5,7 +5,6 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from nlnet.models.layers.non_local import NonLocalBlock
 from nlnet.models.layers.output_batch_norm import output_batch_norm
