@@ -78,6 +78,6 @@ def fused_projection(seq, weights, biases):
     Returns:
         Tensor: (B, L, sum C_k), the outputs in the order of ``weights``.
     """
-    if records_grad(seq, *weights, *[b for b in biases if b is not None]):
+    if records_grad(seq, *weights, *biases):
         return _FusedProjection.apply(seq, len(weights), *weights, *biases)
     return project(seq, weights, biases, autocast_dtype(seq))

@@ -19,7 +19,7 @@ from mmengine.registry import MODELS
 
 from .folded_dot_product import folded_dot_product, folding_saves_work
 from .fused_projection import fused_projection
-from .output_batch_norm import output_batch_norm
+from .output_batch_norm import output_batch_norm, sequence_conv
 from .pairwise import (autocast_dtype, concatenation_attention, dot_product_attention,
                        embedded_gaussian_scale, explicit_weights, records_grad, softmax_attention)
 from .projected_attention import projected_softmax_attention
@@ -363,12 +363,7 @@ class NonLocalBlock(nn.Module):
         conv = self.conv_out.conv
         if self._fuses_batch_norm(y):
             return output_batch_norm(y, conv.weight, conv.bias, self.conv_out.norm, x.shape)
-        weight = conv.weight.flatten(1).expand(y.shape[0], -1, -1)
-        if conv.bias is None:
-            out = torch.bmm(weight, y.transpose(1, 2))
-        else:
-            out = torch.baddbmm(conv.bias[:, None], weight, y.transpose(1, 2))
-        out = out.reshape(x.shape)
+        out = sequence_conv(y, conv.weight.flatten(1), conv.bias).reshape(x.shape)
         return self.conv_out.norm(out) if self.conv_out.with_norm else out
 
     def _fuses_batch_norm(self, y):

@@ -56,8 +56,10 @@ def _update_running_stats(norm, mean, var, num_values):
         norm.running_var.lerp_(unbiased_var.to(norm.running_var.dtype), factor)
 
 
-def _conv(y, weight, bias, out):
-    """W_z y + b: (B, L, C') written into ``out`` (B, C, L)."""
+def sequence_conv(y, weight, bias, out=None):
+    """The 1x1 convolution W y + b of a channel-last sequence, channel-first:
+    (B, L, C') with weight (C, C') and bias (C,) or None -> (B, C, L), into ``out``
+    where given."""
     weight = weight.expand(y.shape[0], -1, -1)
     if bias is None:
         return torch.bmm(weight, y.transpose(1, 2), out=out)
@@ -77,7 +79,7 @@ class _OutputBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y, weight, bias, gamma, beta, eps, out_shape):
         out = y.new_empty(out_shape)
-        seq = _conv(y, weight, bias, out.view(y.shape[0], weight.shape[0], y.shape[1]))
+        seq = sequence_conv(y, weight, bias, out.view(y.shape[0], weight.shape[0], y.shape[1]))
         # Two passes, as PyTorch's CPU BatchNorm: the mean, then the centred squares
         # (var_mean itself is several times slower on CPU).
         num_values = seq.shape[0] * seq.shape[2]
@@ -104,7 +106,7 @@ class _OutputBatchNorm(torch.autograd.Function):
         grad_out = grad_out.reshape(batch, weight.shape[0], num_positions)
         # The normalised values in one GEMM: (invstd W) y + invstd (b - mean).
         centred_bias = -mean if bias is None else bias - mean
-        normalised = _conv(y, weight * invstd[:, None], centred_bias * invstd,
+        normalised = sequence_conv(y, weight * invstd[:, None], centred_bias * invstd,
                            y.new_empty(grad_out.shape))
         grad_beta = grad_out.sum((0, 2))
         grad_gamma = _channel_dot(grad_out, normalised)

@@ -66,8 +66,9 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
 
 
 def records_grad(*tensors):
-    """Whether autograd records an op on ``tensors`` (else no backward is needed)."""
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    """Whether autograd records an op on ``tensors`` (else no backward is needed);
+    None entries (absent biases) are skipped."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def autocast_dtype(*tensors):

@@ -41,7 +41,7 @@ def projected_softmax_attention(seq, weights, biases, scale, group=_identity, un
         Tensor: (B, L', C') in ``group``'s layout, in autocast's dtype under autocast.
     """
     dtype = autocast_dtype(seq)
-    if not records_grad(seq, *weights, *[b for b in biases if b is not None]):
+    if not records_grad(seq, *weights, *biases):
         qkv = group(project(seq, weights, biases, dtype))
         return fused_softmax_attention(*_unpack(qkv, weights), scale)
     return _ProjectedSoftmaxAttention.apply(seq, dtype, scale, (group, ungroup), chunk_size,
