@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.autograd_checks import assert_same_value_and_grads
 
 from nlnet.models.layers.fused_projection import fused_projection
 
@@ -22,12 +23,9 @@ def test_matches_separate_convolutions(with_bias):
     fused = fused_projection(x.flatten(2).transpose(1, 2), weights, biases)
     separate = torch.cat([F.conv2d(x, w, b) for w, b in zip(weights, biases)], dim=1)
     separate = separate.flatten(2).transpose(1, 2)
-    torch.testing.assert_close(fused, separate, rtol=1e-12, atol=1e-12)
-    leaves = [x] + weights + [b for b in biases if b is not None]
-    grad_out = torch.randn_like(separate)
-    for got, want in zip(torch.autograd.grad(fused, leaves, grad_out),
-                         torch.autograd.grad(separate, leaves, grad_out)):
-        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert_same_value_and_grads(fused, separate,
+                                [x] + weights + [b for b in biases if b is not None],
+                                rtol=1e-12, atol=1e-12)
 
 
 def test_keeps_only_the_input_and_the_weights_themselves_for_backward():

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.autograd_checks import assert_same_value_and_grads
 
 from nlnet.models.layers.pairwise import (_log_sum_exp, _loops_over_keys,
                                           concatenation_attention, dot_product_attention,
@@ -13,13 +14,6 @@ from nlnet.models.layers.pairwise import (_log_sum_exp, _loops_over_keys,
 
 def _grads(out, inputs, grad_out):
     return torch.autograd.grad(out, inputs, grad_out)
-
-
-def _assert_same_value_and_grads(fast, explicit, inputs, rtol=1e-10, atol=1e-10):
-    grad_out = torch.randn_like(explicit)
-    torch.testing.assert_close(fast, explicit, rtol=rtol, atol=atol)
-    for got, want in zip(_grads(fast, inputs, grad_out), _grads(explicit, inputs, grad_out)):
-        torch.testing.assert_close(got, want, rtol=rtol, atol=atol)
 
 
 def _leaves(*shapes, dtype=torch.float64, scale=1.0):
@@ -42,7 +36,7 @@ def test_softmax_attention_matches_explicit(num_queries, num_keys, width, channe
     fast = softmax_attention(q, k, v, scale=0.7, chunk_size=chunk_size)
     explicit = explicit_weights('embedded_gaussian', q, k, scale=0.7) @ v
     assert fast.shape == (2, num_queries, channels)
-    _assert_same_value_and_grads(fast, explicit, [q, k, v])
+    assert_same_value_and_grads(fast, explicit, [q, k, v])
 
 
 def test_backward_accumulates_the_smaller_gradient():
@@ -78,7 +72,7 @@ def test_softmax_attention_strided_inputs():
     v = fused[..., 4:10]
     fast = softmax_attention(q, k, v, scale=1.0, chunk_size=2)
     explicit = explicit_weights('gaussian', q, k) @ v
-    _assert_same_value_and_grads(fast, explicit, [fused, channel_first])
+    assert_same_value_and_grads(fast, explicit, [fused, channel_first])
 
 
 def test_softmax_attention_peaked_weights_match_float64():
@@ -101,7 +95,7 @@ def test_softmax_attention_peaked_weights_match_float64():
 def test_dot_product_attention_matches_explicit():
     torch.manual_seed(0)
     q, k, v = _leaves((3, 9, 5), (3, 4, 5), (3, 4, 2))
-    _assert_same_value_and_grads(dot_product_attention(q, k, v),
+    assert_same_value_and_grads(dot_product_attention(q, k, v),
                                  explicit_weights('dot_product', q, k) @ v, [q, k, v])
 
 
@@ -117,7 +111,7 @@ def test_dot_product_sum_beyond_half_range_average_within():
 def test_concatenation_attention_matches_explicit():
     torch.manual_seed(0)
     a, b, v = _leaves((2, 13), (2, 8), (2, 8, 3))
-    _assert_same_value_and_grads(concatenation_attention(a, b, v),
+    assert_same_value_and_grads(concatenation_attention(a, b, v),
                                  explicit_weights('concatenation', a, b) @ v, [a, b, v])
 
 
@@ -129,7 +123,7 @@ def test_concatenation_attention_ties_and_unreached_queries():
     v = torch.randn(1, 6, 4, dtype=torch.float64, requires_grad=True)
     fast = concatenation_attention(a, b, v)
     assert torch.equal(fast[0, 0], torch.zeros(4, dtype=torch.float64))
-    _assert_same_value_and_grads(fast, explicit_weights('concatenation', a, b) @ v, [a, b, v])
+    assert_same_value_and_grads(fast, explicit_weights('concatenation', a, b) @ v, [a, b, v])
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])

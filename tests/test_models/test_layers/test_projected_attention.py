@@ -4,6 +4,7 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.autograd_checks import assert_same_value_and_grads
 
 from nlnet.models.layers.pairwise import explicit_weights
 from nlnet.models.layers.projected_attention import projected_softmax_attention
@@ -41,13 +42,8 @@ def test_values_and_grads_match_explicit_attention(with_bias, chunk_size):
     weights, biases = _params(5, 3, 4, with_bias)
     fast = projected_softmax_attention(x.transpose(1, 2), weights, biases, 0.6,
                                        chunk_size=chunk_size)
-    explicit = _explicit(x, weights, biases, 0.6)
-    torch.testing.assert_close(fast, explicit, rtol=1e-10, atol=1e-10)
-    leaves = [x] + weights + [b for b in biases if b is not None]
-    grad_out = torch.randn_like(explicit)
-    for got, want in zip(torch.autograd.grad(fast, leaves, grad_out),
-                         torch.autograd.grad(explicit, leaves, grad_out)):
-        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    assert_same_value_and_grads(fast, _explicit(x, weights, biases, 0.6),
+                                [x] + weights + [b for b in biases if b is not None])
 
 
 def test_grouped_sequences_attend_within_their_group():
@@ -60,13 +56,8 @@ def test_grouped_sequences_attend_within_their_group():
         x.transpose(1, 2), weights, biases, 0.6, functools.partial(_time_groups, frames),
         functools.partial(_time_ungroups, frames, positions))
     grouped_x = _time_groups(frames, x.transpose(1, 2)).transpose(1, 2)
-    explicit = _explicit(grouped_x, weights, biases, 0.6)
-    torch.testing.assert_close(fast, explicit, rtol=1e-10, atol=1e-10)
-    leaves = [x] + weights + biases
-    grad_out = torch.randn_like(explicit)
-    for got, want in zip(torch.autograd.grad(fast, leaves, grad_out),
-                         torch.autograd.grad(explicit, leaves, grad_out)):
-        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    assert_same_value_and_grads(fast, _explicit(grouped_x, weights, biases, 0.6),
+                                [x] + weights + biases)
 
 
 def test_keeps_the_input_not_the_projection_for_backward():
