@@ -23,11 +23,14 @@ Layout written under ``--out-dir`` (default ``data/demo``)::
     demo_train_list_videos.txt     # "<class>/train_00000.mp4 <label>" per line
     demo_val_list_videos.txt
     demo_classes.txt               # class names, line i is label i
+    demo_train_layout.json         # per video: where the cue and the board squares are
+    demo_val_layout.json
 
 Videos are MPEG-4 Part 2 ('mp4v') files written by OpenCV; the output is a
 deterministic function of the arguments (the same seed gives the same bytes).
 """
 import argparse
+import json
 import os
 import os.path as osp
 import shutil
@@ -97,8 +100,11 @@ class DemoVideoSpec:
         """Draw one video.
 
         Returns:
-            tuple[list[np.ndarray], int]: ``num_frames`` BGR frames of shape
-            (size, size, 3), uint8, and the label (cell index of the cue colour).
+            tuple[list[np.ndarray], int, dict]: ``num_frames`` BGR frames of shape
+            (size, size, 3), uint8, the label (cell index of the cue colour) and the
+            layout: ``cue_frames`` and ``probe_frames`` as [first, stop) frame
+            ranges, ``cue_box`` and one ``board_boxes`` entry per cell as
+            [top, left, bottom, right) pixel boxes.
         """
         colours = list(PALETTE.values())
         num_cells = self.grid * self.grid
@@ -124,7 +130,19 @@ class DemoVideoSpec:
                 top, left = rng.integers(0, free + 1, size=2)
                 self._draw(frame, top, left, DISTRACTOR)
             frames.append(frame)
-        return frames, label
+        board_boxes = []
+        for index in range(num_cells):
+            row, col = divmod(index, self.grid)
+            top, left = row * self.cell + offsets[index, 0], col * self.cell + offsets[index, 1]
+            board_boxes.append(self._box(top, left))
+        layout = dict(
+            cue_frames=[0, self.cue_frames],
+            probe_frames=[self.num_frames - self.probe_frames, self.num_frames],
+            cue_box=self._box(cue_top, cue_left), board_boxes=board_boxes)
+        return frames, label, layout
+
+    def _box(self, top, left):
+        return [int(top), int(left), int(top) + self.square, int(left) + self.square]
 
 
 def write_video(path, frames, fps=8):
@@ -150,16 +168,19 @@ def make_demo_dataset(out_dir, num_train=2000, num_val=400, seed=0, spec=None):
         video_root = osp.join(out_dir, f'videos_{split}')
         if osp.isdir(video_root):
             shutil.rmtree(video_root)
-        lines = []
+        lines, layouts = [], {}
         for index in range(count):
-            frames, label = spec.render(rng)
+            frames, label, layout = spec.render(rng)
             relative = f'{names[label]}/{split}_{index:05d}.mp4'
+            layouts[relative] = layout
             os.makedirs(osp.join(video_root, names[label]), exist_ok=True)
             write_video(osp.join(video_root, relative), frames)
             lines.append(f'{relative} {label}\n')
         ann_files[split] = osp.join(out_dir, f'demo_{split}_list_videos.txt')
         with open(ann_files[split], 'w') as handle:
             handle.writelines(lines)
+        with open(osp.join(out_dir, f'demo_{split}_layout.json'), 'w') as handle:
+            json.dump(dict(size=spec.size, num_frames=spec.num_frames, videos=layouts), handle)
     with open(osp.join(out_dir, 'demo_classes.txt'), 'w') as handle:
         handle.writelines(f'{name}\n' for name in names)
     return ann_files
