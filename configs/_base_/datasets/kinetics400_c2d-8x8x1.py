@@ -77,5 +77,8 @@ test_dataloader = dict(
         pipeline=test_pipeline,
         test_mode=True))
 
+# The schedules' lr is for a total batch of 8 GPUs x 32 clips; --auto-scale-lr rescales it.
+auto_scale_lr = dict(enable=False, base_batch_size=256)
+
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator

@@ -42,3 +42,6 @@ test_pipeline = [
 train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+
+# The schedules' lr is for a total batch of 8 GPUs x 8 clips; --auto-scale-lr rescales it.
+auto_scale_lr = dict(base_batch_size=64)

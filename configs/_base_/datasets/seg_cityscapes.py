@@ -56,5 +56,8 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
+# The schedules' lr is for a total batch of 4 GPUs x 2 crops; --auto-scale-lr rescales it.
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

@@ -5,6 +5,3 @@ _base_ = [
 ]
 
 default_hooks = dict(checkpoint=dict(interval=3, max_keep_ckpts=3))
-
-# base_batch_size = 8 GPUs x 32 clips.
-auto_scale_lr = dict(enable=False, base_batch_size=256)

@@ -6,6 +6,3 @@ _base_ = [
 ]
 
 default_hooks = dict(checkpoint=dict(interval=5, max_keep_ckpts=5))
-
-# base_batch_size = 8 GPUs x 8 clips.
-auto_scale_lr = dict(enable=False, base_batch_size=64)
