@@ -17,6 +17,7 @@ is called once by ``import nlnet``.
    (:data:`MMENGINE_CHECKPOINT_GLOBALS`). Anything else is refused with
    :class:`UnsafeCheckpointError`, naming the file and the global.
 """
+import _compat_pickle
 import collections
 import importlib.util
 import os.path as osp
@@ -121,6 +122,21 @@ _GLOBAL_IN_MESSAGE = re.compile(r'GLOBAL (\S+)|unrecognized function (\S+)|got (
 _REFUSED_GETATTR = re.compile(r'it calls getattr\(.*?may be looked up')
 
 
+def _python3_global(path):
+    """The Python 3 name of a global as torch's refusal prints it.
+
+    torch saves with pickle protocol 2, which writes Python 2 module names
+    (``subprocess.Popen`` is stored as ``commands.Popen``, ``eval`` as
+    ``__builtin__.eval``), and torch's message drops the ``builtins.`` prefix.
+    """
+    module, _, name = path.rpartition('.')
+    if not module:
+        return f'builtins.{name}'
+    module, name = _compat_pickle.NAME_MAPPING.get(
+        (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
+    return f'{module}.{name}'
+
+
 def load_local_checkpoint(filename, map_location=None):
     """``torch.load`` a local checkpoint with ``weights_only=True`` and nlnet's allow-list.
 
@@ -145,7 +161,8 @@ def load_local_checkpoint(filename, map_location=None):
         if match is None:
             raise CorruptCheckpointError(
                 f'checkpoint {filename} is corrupt or not a torch checkpoint: {error}') from error
-        culprit = next(group for group in match.groups() if group)
+        global_path, function, instance = match.groups()
+        culprit = _python3_global(global_path) if global_path else function or instance
         raise UnsafeCheckpointError(
             f'refusing to load checkpoint {filename}: it holds the Python global {culprit}, which '
             'is not among the globals mmengine checkpoints contain (nlnet.compat.'
