@@ -59,24 +59,36 @@ def test_same_state_dict_gives_mmseg_logits(mode, use_scale):
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
 
 
-def test_training_mode_gradients_match_mmseg():
-    ref = build(head_cfg('NLHead'))
-    ours = build(head_cfg('NonLocalHead'))
+# (dtype, rtol, atol). float64 leaves only rounding (relative errors near 1e-14), so
+# any change to the maths fails, a 1.001 factor on one gradient included; float32 is
+# the dtype of training. atol covers gradients that are zero in exact arithmetic
+# (phi's and g's biases: softmax and the output BN remove constant shifts).
+GRADIENT_PRECISIONS = {
+    'float64': (torch.float64, 1e-9, 1e-12),
+    'float32': (torch.float32, 1e-4, 1e-4),
+}
+
+
+@pytest.mark.parametrize('precision', list(GRADIENT_PRECISIONS))
+def test_training_mode_gradients_match_mmseg(precision):
+    dtype, rtol, atol = GRADIENT_PRECISIONS[precision]
+    ref = build(head_cfg('NLHead')).to(dtype)
+    ours = build(head_cfg('NonLocalHead')).to(dtype)
     state = random_state(ref, seed=3)
     ref.load_state_dict(state)
     ours.load_state_dict(state)
-    x_ref = features(seed=4)[0].requires_grad_()
+    x_ref = features(seed=4)[0].to(dtype).requires_grad_()
     x_ours = x_ref.detach().clone().requires_grad_()
     out_ref = ref([x_ref])
     out_ours = ours([x_ours])
-    torch.testing.assert_close(out_ours, out_ref, rtol=1e-4, atol=1e-4)
-    weights = torch.randn(out_ref.shape, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(out_ours, out_ref, rtol=rtol, atol=atol)
+    weights = torch.randn(out_ref.shape, generator=torch.Generator().manual_seed(5)).to(dtype)
     (out_ref * weights).sum().backward()
     (out_ours * weights).sum().backward()
-    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=rtol, atol=atol)
     ref_grads = dict(ref.named_parameters())
     for name, param in ours.named_parameters():
-        torch.testing.assert_close(param.grad, ref_grads[name].grad, rtol=1e-4, atol=1e-4,
+        torch.testing.assert_close(param.grad, ref_grads[name].grad, rtol=rtol, atol=atol,
                                    msg=lambda m, name=name: f'{name}: {m}')
 
 
