@@ -2,12 +2,55 @@
 
     z = BN(W_z y) + x,   y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j)
 
+Routes of :meth:`NonLocalBlock.forward`. Each forms y (folded: W_z y) without an
+N x M tensor, and all end in one tail, z = norm(W_z y) + x.
+
+===========  =============================  ==============================================
+route        runs for                       kernel: why
+===========  =============================  ==============================================
+reference    ``impl='reference'``           :func:`.reference.reference_forward`: the
+                                            paper's form, N x M weights formed (to check
+                                            the others against and to count FLOPs).
+chunked      Gaussian, embedded Gaussian;   :func:`.kernels.softmax_attention.softmax_
+             ``impl='chunked'``, or         attention` (``backward='chunked'``): SDPA, a
+             ``'auto'`` on CPU              backward that recomputes the weights as GEMMs
+                                            and flushes subnormals (PyTorch's fused CPU
+                                            backward is slower, and tens of times slower
+                                            on peaked Gaussian weights). Embedded
+                                            Gaussian without sub-sampling: :func:`.kernels.
+                                            softmax_attention.projected_softmax_attention`,
+                                            which keeps x, not theta/phi/g, for backward.
+native       Gaussian, embedded Gaussian;   ``F.scaled_dot_product_attention`` forward and
+             ``impl='native'``, or          backward by autograd: CUDA's flash / memory-
+             ``'auto'`` on any non-CPU      efficient kernels, which keep no N x M matrix
+             device                         either.
+folded       dot product, ``spacetime``,    :func:`.kernels.dot_product.folded_dot_product`:
+             not pooled after the convs,    theta, phi, g and W_z as one C x C map, fewer
+             where :func:`.kernels.dot_     multiply-adds and no (N, C') embedding.
+             product.folding_saves_work`
+associative  other dot products             :func:`.kernels.dot_product.dot_product_
+                                            attention`: K^T V first, O((N + M) D C').
+separable    concatenation                  :func:`.kernels.concatenation.concatenation_
+                                            attention`: ReLU(a_i + b_j) by sorted suffix
+                                            sums, O((N + M) log M).
+===========  =============================  ==============================================
+
+The tail's W_z and BatchNorm run as :func:`.kernels.output_norm.output_batch_norm`
+(keeping y instead of W_z y) when the norm is a plain BatchNorm on batch statistics,
+autograd records and one dtype is used without autocast; otherwise as W_z then the
+norm module. Without autograd recording (inference) every kernel runs its plain
+forward ops (SDPA, GEMMs), which tracers such as ``get_flops`` see. Dot product and
+concatenation are not normalised by their weights, so under float16 autocast y can
+leave float16's range where float32 holds it: those blocks then run in float32
+(their ops are cheap).
+
 The state-dict layout is mmcv's ``NonLocal1d/2d/3d`` (``g.conv``, ``theta.conv``,
 ``phi.conv``, ``conv_out.conv``, ``conv_out.<norm>``, ``concat_project.conv``), so
 MMAction2 and MMSeg non-local checkpoints load as they are; the one difference
 (mmcv nests sub-sampled convolutions in an ``nn.Sequential``) is mapped in
 :meth:`NonLocalBlock._load_from_state_dict`.
 """
+import contextlib
 import functools
 import math
 
@@ -17,21 +60,25 @@ from mmcv.cnn import ConvModule
 from mmengine.model import constant_init, normal_init
 from mmengine.registry import MODELS
 
-from .folded_dot_product import folded_dot_product, folding_saves_work
-from .fused_projection import fused_projection
-from .output_batch_norm import output_batch_norm, sequence_conv
-from .pairwise import (autocast_dtype, concatenation_attention, dot_product_attention,
-                       embedded_gaussian_scale, explicit_weights, records_grad, softmax_attention)
-from .projected_attention import projected_softmax_attention
+from .kernels.common import autocast_dtype, records_grad
+from .kernels.concatenation import concatenation_attention
+from .kernels.dot_product import dot_product_attention, folded_dot_product, folding_saves_work
+from .kernels.output_norm import output_batch_norm, sequence_conv
+from .kernels.projection import fused_projection
+from .kernels.softmax_attention import projected_softmax_attention, softmax_attention
+from .reference import reference_forward
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
 SCOPES = ('spacetime', 'space', 'time')
 POOL_POSITIONS = ('before', 'after')
+IMPLS = ('auto', 'chunked', 'native', 'reference')
 _CONV_TYPES = {1: 'Conv1d', 2: 'Conv2d', 3: 'Conv3d'}
 _MAX_POOLS = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _DEFAULT_POOL_KERNELS = {1: (2, ), 2: (2, 2), 3: (1, 2, 2)}
 _BN_BY_DIM = {1: 'BN1d', 2: 'BN2d', 3: 'BN3d'}
+# Modes whose weights are not normalised to sum to 1 (C(x) is the number of positions).
+_AVERAGED_MODES = ('dot_product', 'concatenation')
 
 
 def _choice(name, value, allowed):
@@ -114,6 +161,12 @@ class NonLocalBlock(nn.Module):
             (0.01 as in the official code and mmcv).
         zero_init (bool): zero-init the last normalisation's gamma (or W_z
             when ``norm_cfg`` is None) so that a fresh block is the identity.
+        impl (str): how the block computes (the module docstring's table):
+            ``auto`` (default) picks by device, the ``chunked`` softmax backward
+            on CPU and the ``native`` one (PyTorch's fused attention backward)
+            elsewhere; ``chunked`` or ``native`` force one on any device;
+            ``reference`` runs :func:`.reference.reference_forward`, the paper's
+            form with the N x M weights.
 
     Shape:
         input and output: (N, C, *S) with len(S) == dim.
@@ -135,10 +188,12 @@ class NonLocalBlock(nn.Module):
                  scope='spacetime',
                  norm_cfg=dict(type='BN'),
                  init_std=0.01,
-                 zero_init=True):
+                 zero_init=True,
+                 impl='auto'):
         super().__init__()
         _choice('dim', dim, (1, 2, 3))
         _choice('mode', mode, MODES)
+        _choice('impl', impl, IMPLS)
         _choice('pool_position', pool_position, POOL_POSITIONS)
         if dim != 3 and scope != 'spacetime':
             raise ValueError(f"scope must be 'spacetime' for dim={dim} inputs ({SCOPES} need "
@@ -171,6 +226,7 @@ class NonLocalBlock(nn.Module):
         self.scope = scope
         self.init_std = init_std
         self.zero_init = zero_init
+        self.impl = impl
 
         conv_cfg = dict(type=_CONV_TYPES[dim])
         if norm_cfg is not None and norm_cfg.get('type') == 'BN':
@@ -290,37 +346,52 @@ class NonLocalBlock(nn.Module):
 
     def forward(self, x):
         self._check_input(x)
+        if self.impl == 'reference':
+            return reference_forward(self, x)
+        in_float32 = self.mode in _AVERAGED_MODES and _autocast_float16(x.device.type)
+        precision = torch.autocast(x.device.type, enabled=False) if in_float32 else None
+        with precision or contextlib.nullcontext():
+            inputs = x.float() if in_float32 else x
+            if self._folds_dot_product(x):
+                branch = self._folded_dot_product(inputs)
+            else:
+                branch = self._output(self._aggregate(inputs), x.shape)
+            return _add_residual(branch, x)
+
+    def _aggregate(self, x):
+        """y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j) of x (N, C, *S) -> (N, L, C') in flat grid
+        order, by the route of the module docstring's table."""
         grid = tuple(x.shape[2:])
-        if self.mode == 'embedded_gaussian' and not self.sub_sample:
-            # One grid for theta, phi and g: the attention takes x itself and
-            # projects it again in its backward instead of keeping theta/phi/g.
-            y = projected_softmax_attention(
+        group, ungroup = (functools.partial(self._group, grid=grid),
+                          functools.partial(self._ungroup, grid=grid))
+        softmax = self.mode in ('gaussian', 'embedded_gaussian')
+        backward = self._softmax_backward(x) if softmax else None
+        if self.mode == 'embedded_gaussian' and not self.sub_sample and backward == 'chunked':
+            return ungroup(projected_softmax_attention(
                 x.flatten(2).transpose(1, 2), *self._conv_params(('theta', 'phi', 'g')),
-                self._softmax_scale(), functools.partial(self._group, grid=grid),
-                functools.partial(self._ungroup, grid=grid))
-            return _add_residual(self._output(self._ungroup(y, grid), x), x)
-        if self._folds_dot_product(x):
-            return _add_residual(self._folded_dot_product(x), x)
+                self._softmax_scale(), group, ungroup))
         query, key, value, key_grid = self._embeddings(x)
-        query, key, value = (self._group(query, grid), self._group(key, key_grid),
-                             self._group(value, key_grid))
-        if self.mode in ('gaussian', 'embedded_gaussian'):
-            y = softmax_attention(query, key, value, self._softmax_scale())
-            return _add_residual(self._output(self._ungroup(y, grid), x), x)
-        device = x.device.type
-        if not _autocast_float16(device):
-            y = self._average(query, key, value)
-            return _add_residual(self._output(self._ungroup(y, grid), x), x)
-        # Dot product and concatenation are not normalised by the weights, so y can
-        # leave the float16 range where float32 holds it (W_z + BN would bring it
-        # back); their aggregation and W_z are cheap and run in float32 instead.
-        with torch.autocast(device, enabled=False):
-            y = self._average(query.float(), key.float(), value.float())
-            return _add_residual(self._output(self._ungroup(y, grid), x), x)
+        query, key, value = group(query), self._group(key, key_grid), self._group(value, key_grid)
+        if softmax:
+            y = softmax_attention(query, key, value, self._softmax_scale(), backward)
+        elif self.mode == 'dot_product':
+            y = dot_product_attention(query, key, value)
+        else:
+            w_theta, w_phi = self._concat_weights()
+            y = concatenation_attention(query @ w_theta.to(query.dtype),
+                                        key @ w_phi.to(key.dtype), value)
+        return ungroup(y)
+
+    def _softmax_backward(self, x):
+        """``'chunked'`` or ``'native'``: the softmax attention's backward for ``impl`` on
+        x's device."""
+        if self.impl != 'auto':
+            return self.impl
+        return 'chunked' if x.device.type == 'cpu' else 'native'
 
     def _folds_dot_product(self, x):
-        """Whether the dot product runs folded (:mod:`.folded_dot_product`): where every
-        query sees every key, phi and g embed the (pooled) input, and it saves work."""
+        """Whether the dot product runs folded (:func:`folded_dot_product`): where every query
+        sees every key, phi and g embed the (pooled) input, and it saves work."""
         if (self.mode != 'dot_product' or self.scope != 'spacetime'
                 or (self.sub_sample and self.pool_position == 'after')):
             return False
@@ -330,12 +401,9 @@ class NonLocalBlock(nn.Module):
                                   math.prod(key_grid))
 
     def _folded_dot_product(self, x):
-        """norm(W_z y) of the dot product from x (N, C, *S) by :func:`folded_dot_product`.
-
-        Under float16 autocast it runs in float32, as the explicit form's aggregation.
-        """
+        """norm(W_z y) of the dot product from x (N, C, *S) by :func:`folded_dot_product`."""
         device = x.device.type
-        dtype = torch.float32 if _autocast_float16(device) else autocast_dtype(x)
+        dtype = autocast_dtype(x)
 
         def affine(name):
             conv = getattr(self, name).conv
@@ -350,20 +418,12 @@ class NonLocalBlock(nn.Module):
                                      *affine('conv_out')).reshape(x.shape)
         return self.conv_out.norm(out) if self.conv_out.with_norm else out
 
-    def _average(self, query, key, value):
-        """y of the dot-product or concatenation form (normalised by the key count)."""
-        if self.mode == 'dot_product':
-            return dot_product_attention(query, key, value)
-        w_theta, w_phi = self._concat_weights()
-        return concatenation_attention(query @ w_theta.to(query.dtype),
-                                       key @ w_phi.to(key.dtype), value)
-
-    def _output(self, y, x):
-        """norm(W_z y) for y (N, L, C') in flat grid order -> (N, C, *S) like x."""
+    def _output(self, y, shape):
+        """norm(W_z y) for y (N, L, C') in flat grid order -> (N, C, *S) = ``shape``."""
         conv = self.conv_out.conv
         if self._fuses_batch_norm(y):
-            return output_batch_norm(y, conv.weight, conv.bias, self.conv_out.norm, x.shape)
-        out = sequence_conv(y, conv.weight.flatten(1), conv.bias).reshape(x.shape)
+            return output_batch_norm(y, conv.weight, conv.bias, self.conv_out.norm, shape)
+        out = sequence_conv(y, conv.weight.flatten(1), conv.bias).reshape(shape)
         return self.conv_out.norm(out) if self.conv_out.with_norm else out
 
     def _fuses_batch_norm(self, y):
@@ -378,50 +438,10 @@ class NonLocalBlock(nn.Module):
                 and len(dtypes) == 1)
 
     def _softmax_scale(self):
-        if self.mode == 'gaussian':
-            return 1.0
-        return embedded_gaussian_scale(self.inter_channels, self.use_scale)
-
-    @torch.no_grad()
-    def pairwise_weights(self, x, query_index):
-        """Normalised weights f(x_i, x_j)/C(x) of chosen queries, for visualisation.
-
-        Only these Q rows of the affinity matrix are formed.
-
-        Args:
-            x (Tensor): (N, C, *S) input of the block.
-            query_index (Tensor | list[int]): Q flat indices into the S grid.
-
-        Returns:
-            Tensor: (N, Q, M) weights over the M positions of the (sub-sampled)
-            key grid, in its flat order; keys outside a query's scope are 0.
-        """
-        self._check_input(x)
-        query, key, _, key_grid = self._embeddings(x)
-        query_index = torch.as_tensor(query_index, device=x.device).long()
-        query = query[:, query_index]
-        if self.mode == 'concatenation':
-            w_theta, w_phi = self._concat_weights()
-            query, key = query @ w_theta, key @ w_phi
-        in_scope = self._scope_mask(x.shape[2:], key_grid, query_index)
-        num_keys = in_scope.sum(-1, keepdim=True)
-        if self.mode in ('dot_product', 'concatenation'):
-            weights = explicit_weights(self.mode, query, key) * key.shape[1] / num_keys
-            return weights * in_scope
-        logits = torch.matmul(query, key.transpose(1, 2)) * self._softmax_scale()
-        return logits.masked_fill(~in_scope, float('-inf')).softmax(dim=-1)
-
-    def _scope_mask(self, query_grid, key_grid, query_index):
-        """(Q, M) bool: which key positions each chosen query attends to."""
-        device = query_index.device
-        num_keys = int(torch.tensor(key_grid).prod())
-        if self.scope == 'spacetime':
-            return torch.ones(len(query_index), num_keys, dtype=torch.bool, device=device)
-        q_t, q_h, q_w = torch.unravel_index(query_index, tuple(query_grid))
-        k_t, k_h, k_w = torch.unravel_index(torch.arange(num_keys, device=device), tuple(key_grid))
-        if self.scope == 'space':
-            return q_t[:, None] == k_t[None, :]
-        return (q_h[:, None] == k_h[None, :]) & (q_w[:, None] == k_w[None, :])
+        """The embedded Gaussian's 1/sqrt(C') on the logits (``use_scale``), else 1."""
+        if self.mode == 'embedded_gaussian' and self.use_scale:
+            return 1.0 / math.sqrt(self.inter_channels)
+        return 1.0
 
     # Checkpoint compatibility ---------------------------------------------------
 
@@ -437,5 +457,5 @@ class NonLocalBlock(nn.Module):
         return (f'mode={self.mode}, dim={self.dim}, scope={self.scope}, inter_channels='
                 f'{self.inter_channels}, use_scale={self.use_scale}, sub_sample='
                 f'{self.sub_sample}, pool_kernel={self.pool_kernel}, pool_position='
-                f'{self.pool_position}')
+                f'{self.pool_position}, impl={self.impl}')
 

@@ -1,10 +1,8 @@
-"""NonLocalBlock against the paper's Eq. 1-6 written out with the explicit N x M matrix."""
-import math
-
+"""NonLocalBlock: every route of its dispatcher against reference.py (the paper's Eq. 1-6 with
+the explicit N x M weights), mmcv parity, initialisation, memory, precision, arguments."""
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import build_plugin_layer
 from mmcv.cnn.bricks.non_local import NonLocal1d, NonLocal2d, NonLocal3d
 from mmengine.registry import MODELS
@@ -12,6 +10,7 @@ from mmengine.runner.checkpoint import load_state_dict as mmengine_load_state_di
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from nlnet.models.layers.non_local import NonLocalBlock
+from nlnet.models.layers.reference import reference_forward
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
 MMCV_CLASSES = {1: NonLocal1d, 2: NonLocal2d, 3: NonLocal3d}
@@ -39,88 +38,20 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-# Naive reference: Eq. 1-6 with every pairwise weight materialised ---------------------------
-
-
-def _embed(conv_module, x):
-    """A 1x1 convolution written as a channel contraction."""
-    conv = conv_module.conv
-    out = torch.einsum('oc,nc...->no...', conv.weight.flatten(1), x)
-    if conv.bias is not None:
-        out = out + conv.bias.reshape(1, -1, *[1] * (x.dim() - 2))
-    return out
-
-
-def _pool(block, x):
-    return getattr(F, f'max_pool{block.dim}d')(x, kernel_size=block.pool_kernel)
-
-
-def _naive_embeddings(block, x):
-    """theta(x_i) on the full grid; phi(x_j), g(x_j) on the (pooled) key grid."""
-    gaussian = block.mode == 'gaussian'
-    theta = x if gaussian else _embed(block.theta, x)
-    if not block.sub_sample:
-        return theta, (x if gaussian else _embed(block.phi, x)), _embed(block.g, x)
-    if block.pool_position == 'before':
-        pooled = _pool(block, x)
-        return theta, (pooled if gaussian else _embed(block.phi, pooled)), _embed(block.g, pooled)
-    phi = _pool(block, x) if gaussian else _pool(block, _embed(block.phi, x))
-    return theta, phi, _pool(block, _embed(block.g, x))
-
-
-def _coords(grid):
-    return torch.stack(torch.meshgrid(*[torch.arange(s) for s in grid], indexing='ij')).flatten(1)
-
-
-def _scope_mask(scope, query_grid, key_grid):
-    """(N, M) bool: Table 2d's scopes - all pairs, same frame, or same spatial position."""
-    q, k = _coords(query_grid), _coords(key_grid)
-    if scope == 'spacetime':
-        return torch.ones(q.shape[1], k.shape[1], dtype=torch.bool)
-    same = (lambda d: q[d][:, None] == k[d][None, :])
-    return same(0) if scope == 'space' else same(1) & same(2)
-
-
-def naive_weights(block, x):
-    """(n, N, M) normalised weights f(x_i, x_j) / C(x) of Eq. 1-5, and the values g(x_j)."""
-    theta, phi, g = _naive_embeddings(block, x)
-    mask = _scope_mask(block.scope, x.shape[2:], phi.shape[2:])
-    q = theta.flatten(2).transpose(1, 2)  # (n, N, D)
-    k = phi.flatten(2).transpose(1, 2)  # (n, M, D)
-    if block.mode in ('gaussian', 'embedded_gaussian'):  # Eq. 2, 3: C(x) = sum_j f
-        logits = q @ k.transpose(1, 2)
-        if block.mode == 'embedded_gaussian' and block.use_scale:
-            logits = logits / math.sqrt(block.inter_channels)
-        logits = logits.masked_fill(~mask, float('-inf'))
-        f = torch.exp(logits - logits.amax(-1, keepdim=True))
-        weights = f / f.sum(-1, keepdim=True)
-    else:  # Eq. 4, 5: C(x) = number of positions
-        if block.mode == 'dot_product':
-            f = q @ k.transpose(1, 2)
-        else:
-            pairs = torch.cat([q[:, :, None].expand(-1, -1, k.shape[1], -1),
-                               k[:, None].expand(-1, q.shape[1], -1, -1)], dim=-1)
-            f = F.relu(pairs @ block.concat_project.conv.weight.flatten())
-        weights = f * mask / mask.sum(-1, keepdim=True)
-    return weights, g
-
-
-def naive_block(block, x):
-    """z = W_z y + x (Eq. 6) with y_i = sum_j w_ij g(x_j) from :func:`naive_weights`."""
-    weights, g = naive_weights(block, x)
-    y = weights @ g.flatten(2).transpose(1, 2)
-    y = y.transpose(1, 2).reshape(x.shape[0], -1, *x.shape[2:])
-    return x + block.conv_out(y)
-
-
 # Helpers -------------------------------------------------------------------------------------
 
 
 def _randomise(module, std=0.5):
-    """Move every parameter off its initial value (a fresh block is the identity)."""
+    """Move every parameter (BN's affine included) and running statistic off its initial
+    value: a fresh block is the identity, and the branch must not be swamped by x."""
     with torch.no_grad():
         for param in module.parameters():
             param.normal_(0, std)
+        for name, buffer in module.named_buffers():
+            if 'running_mean' in name:
+                buffer.normal_(0, std)
+            elif 'running_var' in name:
+                buffer.uniform_(0.5, 2)
     return module
 
 
@@ -134,25 +65,59 @@ def _block(channels, dim, **kwargs):
     return NonLocalBlock(channels, dim=dim, **kwargs).double().train()
 
 
-# Exactness against Eq. 1-6 ------------------------------------------------------------------
+# Every route against reference.py (Eq. 1-6) ----------------------------------------------
+
+# The softmax modes' two backward routes (both run on CPU); the other modes have one each.
+ROUTES = [(mode, impl) for mode in MODES[:2] for impl in ('chunked', 'native')] + \
+    [(mode, 'auto') for mode in MODES[2:]]
 
 
-@pytest.mark.parametrize('sub_sample,pool_position', SAMPLINGS)
-@pytest.mark.parametrize('dim,size,scope,pool_kernel', GRIDS)
-@pytest.mark.parametrize('mode', MODES)
-def test_matches_naive_eq_1_to_6(mode, dim, size, scope, pool_kernel, sub_sample,
-                                 pool_position):
-    torch.manual_seed(0)
-    block = _randomise(_block(6, dim, mode=mode, scope=scope, sub_sample=sub_sample,
-                              pool_kernel=pool_kernel, pool_position=pool_position))
-    x = torch.randn(2, 6, *size, dtype=torch.float64)
+def _assert_matches_reference(block, x):
+    """block(x) equals reference_forward(block, x), and so do the gradients w.r.t. x and
+    every parameter, for one random upstream gradient (float64, relative tolerance)."""
     params = list(block.parameters())
     grad_out = torch.randn_like(x)
     got = _value_and_grads(block, x, params, grad_out)
-    want = _value_and_grads(lambda t: naive_block(block, t), x, params, grad_out)
+    want = _value_and_grads(lambda t: reference_forward(block, t), x, params, grad_out)
     names = ['output', 'x'] + [name for name, _ in block.named_parameters()]
     for name, g, w in zip(names, got, want):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10, msg=lambda m: f'{name}: {m}')
+
+
+@pytest.mark.parametrize('training', [True, False])
+@pytest.mark.parametrize('sub_sample,pool_position', SAMPLINGS)
+@pytest.mark.parametrize('dim,size,scope,pool_kernel', GRIDS)
+@pytest.mark.parametrize('mode,impl', ROUTES)
+def test_every_route_matches_the_reference(mode, impl, dim, size, scope, pool_kernel,
+                                           sub_sample, pool_position, training):
+    torch.manual_seed(0)
+    block = _randomise(_block(6, dim, mode=mode, scope=scope, sub_sample=sub_sample,
+                              pool_kernel=pool_kernel, pool_position=pool_position, impl=impl))
+    block.train(training)
+    _assert_matches_reference(block, torch.randn(2, 6, *size, dtype=torch.float64))
+
+
+def test_auto_takes_the_chunked_backward_on_cpu_and_native_elsewhere():
+    x = torch.randn(1, 8, 3, 3)
+    assert NonLocalBlock(8)._softmax_backward(x) == 'chunked'
+    assert NonLocalBlock(8)._softmax_backward(x.to('meta')) == 'native'
+    assert NonLocalBlock(8, impl='native')._softmax_backward(x) == 'native'
+    assert NonLocalBlock(8, impl='chunked')._softmax_backward(x.to('meta')) == 'chunked'
+
+
+@pytest.mark.parametrize('impl', ['auto', 'native'])
+@pytest.mark.parametrize('norm_cfg', [dict(type='GN', num_groups=2), None])
+def test_other_norms_match_the_reference(impl, norm_cfg):
+    torch.manual_seed(0)
+    block = _randomise(_block(6, 2, norm_cfg=norm_cfg, impl=impl))
+    _assert_matches_reference(block, torch.randn(2, 6, 4, 5, dtype=torch.float64))
+
+
+def test_reference_impl_is_the_forward():
+    torch.manual_seed(0)
+    block = _randomise(_block(6, 3, scope='space', sub_sample=True, impl='reference'))
+    x = torch.randn(2, 6, 3, 4, 4, dtype=torch.float64)
+    assert torch.equal(block(x), reference_forward(block, x))
 
 
 @pytest.mark.parametrize('channels,size,sub_sample,pool_position,folds', [
@@ -161,19 +126,14 @@ def test_matches_naive_eq_1_to_6(mode, dim, size, scope, pool_kernel, sub_sample
     (4, (6, 7), True, 'after', False),  # mmcv's pooled phi/g must be formed
     (16, (2, 3), False, 'before', False),  # too few positions for folding to pay
 ])
-def test_dot_product_folded_or_not_matches_naive(channels, size, sub_sample, pool_position,
+def test_dot_product_folded_or_not_matches_the_reference(channels, size, sub_sample, pool_position,
                                                  folds):
     torch.manual_seed(0)
     block = _randomise(_block(channels, 2, mode='dot_product', sub_sample=sub_sample,
                               pool_position=pool_position))
     x = torch.randn(2, channels, *size, dtype=torch.float64)
     assert block._folds_dot_product(x) is folds
-    params = list(block.parameters())
-    grad_out = torch.randn_like(x)
-    got = _value_and_grads(block, x, params, grad_out)
-    want = _value_and_grads(lambda t: naive_block(block, t), x, params, grad_out)
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10)
+    _assert_matches_reference(block, x)
 
 
 @pytest.mark.parametrize('use_scale', [True, False])
@@ -181,23 +141,7 @@ def test_embedded_gaussian_scale_option(use_scale):
     torch.manual_seed(0)
     block = _randomise(_block(8, 2, use_scale=use_scale, reduction=4))
     x = torch.randn(1, 8, 4, 5, dtype=torch.float64)
-    torch.testing.assert_close(block(x), naive_block(block, x), rtol=1e-10, atol=1e-10)
-
-
-@pytest.mark.parametrize('dim,size,scope,pool_kernel', GRIDS)
-@pytest.mark.parametrize('mode', MODES)
-def test_pairwise_weights_match_naive_matrix(mode, dim, size, scope, pool_kernel):
-    torch.manual_seed(0)
-    block = _randomise(_block(6, dim, mode=mode, scope=scope, sub_sample=True,
-                              pool_kernel=pool_kernel)).eval()
-    x = torch.randn(2, 6, *size, dtype=torch.float64)
-    num_queries = math.prod(size)
-    queries = [0, num_queries // 2, num_queries - 1]
-    with torch.no_grad():
-        want = naive_weights(block, x)[0][:, queries]
-    got = block.pairwise_weights(x, queries)
-    assert got.shape == want.shape
-    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(block(x), reference_forward(block, x), rtol=1e-10, atol=1e-10)
 
 
 # mmcv parity and checkpoints ----------------------------------------------------------------
@@ -211,17 +155,19 @@ def _mmcv_name(name, mode, sub_sample):
     return name
 
 
+@pytest.mark.parametrize('impl', ['auto', 'reference'])
 @pytest.mark.parametrize('sub_sample', [False, True])
 @pytest.mark.parametrize('dim', [1, 2, 3])
 @pytest.mark.parametrize('mode,use_scale', [(m, True) for m in MODES]
                          + [('embedded_gaussian', False)])
-def test_parity_with_mmcv(mode, use_scale, dim, sub_sample):
+def test_parity_with_mmcv(mode, use_scale, dim, sub_sample, impl):
+    # impl='reference': reference.py itself against mmcv's independent code.
     torch.manual_seed(0)
     norm_cfg = dict(type=BN_TYPES[dim])
     ref = _randomise(MMCV_CLASSES[dim](8, mode=mode, use_scale=use_scale, sub_sample=sub_sample,
                                        norm_cfg=norm_cfg)).double()
     ours = _block(8, dim, mode=mode, use_scale=use_scale, sub_sample=sub_sample,
-                  pool_position='after', norm_cfg=norm_cfg)
+                  pool_position='after', norm_cfg=norm_cfg, impl=impl)
     assert ours.pool_kernel == MMCV_POOL_KERNELS[dim]
     # mmcv's sub-sampled 'g.0.conv.*' / 'phi.0.conv.*' keys load through the mapping.
     ours.load_state_dict(ref.state_dict(), strict=True)
@@ -325,14 +271,15 @@ class _RecordOutputs(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 @pytest.mark.parametrize('sub_sample', [False, True])
-@pytest.mark.parametrize('mode', MODES)
-def test_training_path_never_holds_the_affinity_matrix(mode, sub_sample, dtype):
+@pytest.mark.parametrize('mode,impl,dtype', [
+    (mode, impl, dtype) for mode, impl in ROUTES for dtype in (torch.float32, torch.float64)
+    if impl != 'native' or dtype == torch.float32])  # the native route: once, it is PyTorch's
+def test_training_path_never_holds_the_affinity_matrix(mode, impl, dtype, sub_sample):
     # A grid large enough that the softmax modes' backward blocks (bounded in size,
     # not in proportion to N x M) are far below a sixteenth of the affinity matrix.
     torch.manual_seed(0)
-    block = _randomise(NonLocalBlock(16, dim=2, mode=mode, sub_sample=sub_sample), 0.1)
+    block = _randomise(NonLocalBlock(16, dim=2, mode=mode, sub_sample=sub_sample, impl=impl), 0.1)
     block = block.to(dtype)
     x = torch.randn(1, 16, 112, 112, dtype=dtype, requires_grad=True)
     num_queries = 112 * 112
@@ -372,8 +319,9 @@ def test_autocast_gives_no_inf_or_nan_where_fp32_does_not(mode, sub_sample, dtyp
         x = 60 * torch.randn(2, 16, 4, 6, 6)
         # The stress: products theta(x_i).phi(x_j), which an explicit N x M form
         # would hold, exceed float16's range.
-        theta, phi, _ = _naive_embeddings(block, x)
-        products = theta.flatten(2).transpose(1, 2) @ phi.flatten(2)
+        query = x if mode == 'gaussian' else block.theta(x)
+        key = block.pool(x) if mode == 'gaussian' else block.phi(block.pool(x))
+        products = query.flatten(2).transpose(1, 2) @ key.flatten(2)
         assert products.abs().max() > torch.finfo(torch.float16).max
 
     def run(autocast):
@@ -405,6 +353,8 @@ def test_autocast_gives_no_inf_or_nan_where_fp32_does_not(mode, sub_sample, dtyp
     (dict(reduction=1.5), 'reduction must be an integer >= 1, got 1.5'),
     (dict(reduction=16), 'reduction must be <= in_channels'),
     (dict(pool_position='middle'), "pool_position must be one of ('before', 'after')"),
+    (dict(impl='fast'),
+     "impl must be one of ('auto', 'chunked', 'native', 'reference'), got 'fast'"),
     (dict(dim=3, pool_kernel=(2, 2)), 'pool_kernel must be None, an integer >= 1 or 3 integers'),
     (dict(dim=2, pool_kernel=0), 'pool_kernel must be None, an integer >= 1 or 2 integers'),
     (dict(dim=2, pool_kernel=(2.0, 2)), 'pool_kernel must be None'),

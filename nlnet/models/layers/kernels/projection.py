@@ -8,7 +8,7 @@ fusion saves. Here the backward concatenates again instead.
 """
 import torch
 
-from .pairwise import autocast_dtype, records_grad
+from .common import autocast_dtype, records_grad
 
 
 class _FusedProjection(torch.autograd.Function):

@@ -1,8 +1,11 @@
-"""The folded dot-product branch against W_z y + b_z computed from explicit embeddings."""
+"""The dot product's kernels: the associative aggregation against the explicit N x M
+products, the folded branch against W_z y + b_z computed from explicit embeddings."""
 import pytest
 import torch
+from helpers.autograd_checks import assert_same_value_and_grads
 
-from nlnet.models.layers.folded_dot_product import folded_dot_product, folding_saves_work
+from nlnet.models.layers.kernels.dot_product import (dot_product_attention, folded_dot_product,
+                                                     folding_saves_work)
 
 
 def _affine(weight, bias, x):
@@ -67,3 +70,20 @@ def test_mean_gram_keeps_float16_sums_in_range():
 ])
 def test_folding_saves_work_only_where_it_does(sizes, folds):
     assert folding_saves_work(*sizes) is folds
+
+
+def test_dot_product_attention_matches_explicit():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(*s, dtype=torch.float64, requires_grad=True)
+               for s in ((3, 9, 5), (3, 4, 5), (3, 4, 2)))
+    explicit = (q @ k.transpose(1, 2) / 4) @ v  # the (B, N, M) products, averaged over M
+    assert_same_value_and_grads(dot_product_attention(q, k, v), explicit, [q, k, v])
+
+
+def test_dot_product_sum_beyond_half_range_average_within():
+    # sum_j k_j v_j = 64 * 100 * 100 = 6.4e5 > 65504, its average 1e4 is not.
+    key = torch.full((1, 64, 2), 100.0, dtype=torch.float16)
+    value = torch.full((1, 64, 3), 100.0, dtype=torch.float16)
+    query = torch.full((1, 5, 2), 0.5, dtype=torch.float16)
+    out = dot_product_attention(query, key, value)
+    torch.testing.assert_close(out, torch.full((1, 5, 3), 1e4, dtype=torch.float16))

@@ -1,4 +1,6 @@
-"""The sequence-level kernels of the non-local operator against the explicit N x M forms."""
+"""Softmax attention kernels (chunked and native backward, projected) against the explicit
+N x M weights."""
+import functools
 import math
 
 import pytest
@@ -6,10 +8,17 @@ import torch
 import torch.nn.functional as F
 from helpers.autograd_checks import assert_same_value_and_grads
 
-from nlnet.models.layers.pairwise import (_log_sum_exp, _loops_over_keys,
-                                          concatenation_attention, dot_product_attention,
-                                          explicit_weights, fused_softmax_attention_with_lse,
-                                          softmax_attention, softmax_attention_backward)
+from nlnet.models.layers.kernels.softmax_attention import (_log_sum_exp, _loops_over_keys,
+                                                   fused_softmax_attention_with_lse,
+                                                   projected_softmax_attention, softmax_attention,
+                                                   softmax_attention_backward)
+from nlnet.models.layers.kernels.concatenation import concatenation_attention
+from nlnet.models.layers.kernels.dot_product import dot_product_attention
+
+
+def _explicit(q, k, v, scale=1.0):
+    """sum_j softmax_j(scale q_i . k_j) v_j with the (B, N, M) weights formed."""
+    return (scale * q @ k.transpose(1, 2)).softmax(dim=-1) @ v
 
 
 def _grads(out, inputs, grad_out):
@@ -26,15 +35,17 @@ ATTENTION_SHAPES = [(11, 7, 6, 6, True), (11, 3, 6, 6, False), (11, 5, 7, 3, Fal
 
 
 @pytest.mark.parametrize('num_queries,num_keys,width,channels,over_keys', ATTENTION_SHAPES)
-@pytest.mark.parametrize('chunk_size', [None, 1, 4])
+@pytest.mark.parametrize('backward,chunk_size', [('chunked', None), ('chunked', 1),
+                                                  ('chunked', 4), ('native', None)])
 def test_softmax_attention_matches_explicit(num_queries, num_keys, width, channels, over_keys,
-                                            chunk_size):
-    # Backward chunks of 1 or 4 keys or queries (uneven last chunk) or the default one.
+                                            backward, chunk_size):
+    # Chunked backward blocks of 1 or 4 keys or queries (uneven last chunk) or the
+    # default one; the native backward is PyTorch's own (the CUDA route).
     torch.manual_seed(0)
     assert _loops_over_keys(num_queries, num_keys, width, channels) is over_keys
     q, k, v = _leaves((2, num_queries, width), (2, num_keys, width), (2, num_keys, channels))
-    fast = softmax_attention(q, k, v, scale=0.7, chunk_size=chunk_size)
-    explicit = explicit_weights('embedded_gaussian', q, k, scale=0.7) @ v
+    fast = softmax_attention(q, k, v, scale=0.7, backward=backward, chunk_size=chunk_size)
+    explicit = _explicit(q, k, v, scale=0.7)
     assert fast.shape == (2, num_queries, channels)
     assert_same_value_and_grads(fast, explicit, [q, k, v])
 
@@ -71,7 +82,7 @@ def test_softmax_attention_strided_inputs():
     q, k = fused[..., :4], channel_first.transpose(1, 2)
     v = fused[..., 4:10]
     fast = softmax_attention(q, k, v, scale=1.0, chunk_size=2)
-    explicit = explicit_weights('gaussian', q, k) @ v
+    explicit = _explicit(q, k, v)
     assert_same_value_and_grads(fast, explicit, [fused, channel_first])
 
 
@@ -86,44 +97,10 @@ def test_softmax_attention_peaked_weights_match_float64():
     spread = logits.amax(-1, keepdim=True) - logits
     assert (spread > 100 * math.log(2)).float().mean() > 0.5
     grad_out = torch.randn(1, 40, 8, dtype=torch.float64)
-    want = _grads(explicit_weights('gaussian', q64, k64) @ v64, [q64, k64, v64], grad_out)
+    want = _grads(_explicit(q64, k64, v64), [q64, k64, v64], grad_out)
     got = _grads(softmax_attention(q32, k32, v32, scale=1.0), [q32, k32, v32], grad_out.float())
     for g, w in zip(got, want):
         torch.testing.assert_close(g.double(), w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
-
-
-def test_dot_product_attention_matches_explicit():
-    torch.manual_seed(0)
-    q, k, v = _leaves((3, 9, 5), (3, 4, 5), (3, 4, 2))
-    assert_same_value_and_grads(dot_product_attention(q, k, v),
-                                 explicit_weights('dot_product', q, k) @ v, [q, k, v])
-
-
-def test_dot_product_sum_beyond_half_range_average_within():
-    # sum_j k_j v_j = 64 * 100 * 100 = 6.4e5 > 65504, its average 1e4 is not.
-    key = torch.full((1, 64, 2), 100.0, dtype=torch.float16)
-    value = torch.full((1, 64, 3), 100.0, dtype=torch.float16)
-    query = torch.full((1, 5, 2), 0.5, dtype=torch.float16)
-    out = dot_product_attention(query, key, value)
-    torch.testing.assert_close(out, torch.full((1, 5, 3), 1e4, dtype=torch.float16))
-
-
-def test_concatenation_attention_matches_explicit():
-    torch.manual_seed(0)
-    a, b, v = _leaves((2, 13), (2, 8), (2, 8, 3))
-    assert_same_value_and_grads(concatenation_attention(a, b, v),
-                                 explicit_weights('concatenation', a, b) @ v, [a, b, v])
-
-
-def test_concatenation_attention_ties_and_unreached_queries():
-    # Integer values make a_i + b_j == 0 exactly (ReLU'(0) = 0 on both sides), give
-    # duplicate keys, and leave query 0 (a = -9) with no key: its output must be 0.
-    a = torch.tensor([[-9., -2., 0., 1., 3.]], dtype=torch.float64, requires_grad=True)
-    b = torch.tensor([[2., -1., 2., 0., -3., 1.]], dtype=torch.float64, requires_grad=True)
-    v = torch.randn(1, 6, 4, dtype=torch.float64, requires_grad=True)
-    fast = concatenation_attention(a, b, v)
-    assert torch.equal(fast[0, 0], torch.zeros(4, dtype=torch.float64))
-    assert_same_value_and_grads(fast, explicit_weights('concatenation', a, b) @ v, [a, b, v])
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
@@ -162,24 +139,13 @@ def test_half_precision_kernels_stay_finite(dtype):
                                        atol=3e-2 * ref.abs().max() + 1e-6)
 
 
-def test_explicit_weights_rows_are_normalised():
-    torch.manual_seed(0)
-    q, k = torch.randn(2, 5, 3), torch.randn(2, 7, 3)
-    weights = explicit_weights('gaussian', q, k)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 5))
-    torch.testing.assert_close(explicit_weights('dot_product', q, k), q @ k.transpose(1, 2) / 7)
-    a, b = q[..., 0], k[..., 0]
-    torch.testing.assert_close(explicit_weights('concatenation', a, b),
-                               F.relu(a[..., None] + b[:, None]) / 7)
-
-
 @pytest.mark.parametrize('chunk_size', [None, 2])
 def test_backward_over_keys_may_write_dk_dv_over_k_v(chunk_size):
     torch.manual_seed(0)
     q, k, v = _leaves((2, 9, 4), (2, 9, 4), (2, 9, 3))
     scale = 0.5
     assert _loops_over_keys(9, 9, 4, 3)
-    explicit = explicit_weights('embedded_gaussian', q, k, scale) @ v
+    explicit = _explicit(q, k, v, scale)
     grad_out = torch.randn_like(explicit)
     want = _grads(explicit, [q, k, v], grad_out)
     out, lse = fused_softmax_attention_with_lse(q.detach(), k.detach(), v.detach(), scale)
@@ -198,3 +164,93 @@ def test_backward_over_queries_refuses_to_write_over_k_v():
     with pytest.raises(ValueError, match='N=11, M=3'):
         softmax_attention_backward(q, k, v, out, torch.ones_like(out), lse, 1.0, None,
                                    torch.empty_like(q), k, v)
+
+
+# The fused theta/phi/g projection's attention, keeping only its input ---------------------
+
+
+def _params(channels, width, out_channels, with_bias, dtype=torch.float64):
+    shapes = [(width, channels, 1), (width, channels, 1), (out_channels, channels, 1)]
+    weights = [torch.randn(s, dtype=dtype, requires_grad=True) for s in shapes]
+    biases = [torch.randn(s[0], dtype=dtype, requires_grad=True) if with_bias else None
+              for s in shapes]
+    return weights, biases
+
+
+def _explicit_projected(x, weights, biases, scale):
+    query, key, value = (F.conv1d(x, w, b).transpose(1, 2) for w, b in zip(weights, biases))
+    return _explicit(query, key, value, scale)
+
+
+def _time_groups(frames, seq):
+    """(N, T*P, E) -> (N*P, T, E): each position's sequence over the frames."""
+    n, _, e = seq.shape
+    return seq.reshape(n, frames, -1, e).transpose(1, 2).reshape(-1, frames, e)
+
+
+def _time_ungroups(frames, positions, seq):
+    e = seq.shape[-1]
+    return seq.reshape(-1, positions, frames, e).transpose(1, 2).reshape(-1, frames * positions, e)
+
+
+@pytest.mark.parametrize('with_bias', [True, False])
+@pytest.mark.parametrize('chunk_size', [None, 3])
+def test_projected_values_and_grads_match_explicit_attention(with_bias, chunk_size):
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 11, dtype=torch.float64, requires_grad=True)
+    weights, biases = _params(5, 3, 4, with_bias)
+    fast = projected_softmax_attention(x.transpose(1, 2), weights, biases, 0.6,
+                                       chunk_size=chunk_size)
+    assert_same_value_and_grads(fast, _explicit_projected(x, weights, biases, 0.6),
+                                [x] + weights + [b for b in biases if b is not None])
+
+
+def test_projected_grouped_sequences_attend_within_their_group():
+    # 'time' scope: 3 frames x 4 positions, each position attends over its frames.
+    torch.manual_seed(0)
+    frames, positions = 3, 4
+    x = torch.randn(2, 5, frames * positions, dtype=torch.float64, requires_grad=True)
+    weights, biases = _params(5, 3, 4, True)
+    fast = projected_softmax_attention(
+        x.transpose(1, 2), weights, biases, 0.6, functools.partial(_time_groups, frames),
+        functools.partial(_time_ungroups, frames, positions))
+    grouped_x = _time_groups(frames, x.transpose(1, 2)).transpose(1, 2)
+    assert_same_value_and_grads(fast, _explicit_projected(grouped_x, weights, biases, 0.6),
+                                [x] + weights + biases)
+
+
+def test_projected_keeps_the_input_not_the_projection_for_backward():
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 64, requires_grad=True)
+    weights, biases = _params(8, 4, 4, True, torch.float32)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = projected_softmax_attention(x.transpose(1, 2), weights, biases, 0.5)
+    assert out.shape == (1, 64, 4)
+    params = {p.untyped_storage().data_ptr() for p in weights + biases}
+    others = [t for t in saved if t.untyped_storage().data_ptr() not in params]
+    # The input (a view of x), the output y and the log-sum-exp of each query.
+    assert sorted(t.numel() for t in others) == [64, 64 * 4, 64 * 8]
+    assert any(t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() for t in others)
+
+
+def test_projected_inference_runs_plain_ops_and_autocast_returns_parameter_dtype_grads():
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 20, requires_grad=True)
+    weights, biases = _params(8, 4, 4, True, torch.float32)
+    with torch.no_grad():
+        plain = projected_softmax_attention(x.transpose(1, 2), weights, biases, 0.5)
+    reference = _explicit_projected(x, weights, biases, 0.5)
+    torch.testing.assert_close(plain, reference, rtol=1e-5, atol=1e-5)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed = projected_softmax_attention(x.transpose(1, 2), weights, biases, 0.5)
+    assert mixed.dtype == torch.bfloat16
+    torch.testing.assert_close(mixed.float(), reference, rtol=0.05, atol=0.05)
+    # phi's bias is left out: softmax ignores the q . b_phi it adds to a query's logits,
+    # so its exact gradient is 0 and bfloat16 leaves only rounding there.
+    leaves = [x] + weights + [biases[0], biases[2]]
+    grad_out = torch.randn_like(reference)
+    grads = torch.autograd.grad(mixed.float(), leaves, grad_out)
+    for got, want in zip(grads, torch.autograd.grad(reference, leaves, grad_out)):
+        assert got.dtype == torch.float32
+        assert (got - want).norm() <= 0.15 * want.norm()  # bfloat16: 8-bit mantissas

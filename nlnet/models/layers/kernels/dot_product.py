@@ -1,6 +1,8 @@
-"""The dot-product block's branch W_z y with the 1x1 convolutions folded into one C x C map.
+"""The dot product, y_i = 1/M sum_j (theta_i . phi_j) g_j, without the N x M matrix.
 
-With theta, phi and g affine (x -> W x + b), the dot-product aggregation is linear
+:func:`dot_product_attention` sums the keys first (associativity). :func:`folded_dot_product`
+also folds the 1x1 convolutions into one C x C map and gives the branch W_z y:
+with theta, phi and g affine (x -> W x + b), the dot-product aggregation is linear
 in the queries' inputs once the keys are summed up:
 
     y_i = 1/M sum_j (theta_i . phi_j) g_j = A^T theta_i,   A = 1/M sum_j phi_j g_j^T,
@@ -19,7 +21,21 @@ it is cheaper than the explicit form.
 """
 import torch
 
-from .pairwise import records_grad
+from .common import records_grad
+
+
+def dot_product_attention(query, key, value):
+    """Dot product: y_i = 1/M sum_j (q_i . k_j) v_j = q_i (K^T V / M).
+
+    Associativity gives O((N + M) D C') time and a D x C' intermediate. The 1/M
+    is the GEMM's alpha, applied to its accumulator (float32 for half inputs), so
+    the sum K^T V never has to fit in float16, only the average; and no scaled
+    copy of K is made and kept for backward.
+    """
+    batch, num_keys, width = key.shape
+    context = torch.baddbmm(key.new_zeros(()).expand(batch, width, value.shape[-1]),
+                            key.transpose(1, 2), value, beta=0, alpha=1 / num_keys)
+    return torch.bmm(query, context)
 
 
 class _AugmentedMeanGram(torch.autograd.Function):

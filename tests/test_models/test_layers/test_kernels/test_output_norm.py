@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+from nlnet.models.layers.kernels.output_norm import output_batch_norm
 from nlnet.models.layers.non_local import NonLocalBlock
-from nlnet.models.layers.output_batch_norm import output_batch_norm
 
 
 def _case(batch, positions, with_bias, affine, momentum, dtype=torch.float64):

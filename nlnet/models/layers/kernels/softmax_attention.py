@@ -1,6 +1,7 @@
-"""Exact non-local aggregation y_i = 1/C(x) * sum_j f(q_i, k_j) g_j without the N x M matrix.
+"""Exact softmax attention, y_i = sum_j softmax_j(scale q_i . k_j) v_j, without the N x M matrix.
 
-All functions take a batch of query/key/value sequences:
+The (embedded) Gaussian forms of the block, Eq. 2 and 3. The functions take a
+batch of query/key/value sequences:
 
 - ``query``: (B, N, D) - theta(x_i) (or x_i for the plain Gaussian),
 - ``key``:   (B, M, D) - phi(x_j),
@@ -8,12 +9,32 @@ All functions take a batch of query/key/value sequences:
 
 and return ``y`` of shape (B, N, C'). ``B`` folds the batch and, for restricted
 scopes, the frames (``space``) or the spatial positions (``time``).
+
+The forward is always ``F.scaled_dot_product_attention``. The backward is either
+its own (``backward='native'``: PyTorch's fused flash / memory-efficient kernels
+on CUDA, which keep no N x M matrix either) or :class:`_SoftmaxAttention`'s, which
+recomputes the weights block by block as plain GEMMs (``'chunked'``: the CPU
+route, where it was measured faster than PyTorch's fused CPU backward).
+
+:func:`projected_softmax_attention` is the chunked route for the embedded Gaussian
+without sub-sampling, where theta, phi and g are one fused projection of the
+block's input (:mod:`.projection`) into a (B, L, 2D + C') tensor. Autograd would
+keep that tensor from the forward to the backward: 1.5 times the input at the
+default D = C' = C/2. Its Function keeps the input instead, which the caller holds
+anyway, projects it again in the backward (3 GEMMs of L C (2D + C') multiply-adds,
+about 2 % of an NLHead-sized block's step) and writes dK and dV over the
+recomputed keys and values once a key chunk is done with them. At MMSeg's NLHead
+size (1 x 512 x 64 x 128) that takes the block's peak of live tensors from 96 to
+77 MiB.
 """
 import math
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+
+from .common import autocast_dtype, records_grad
+from .projection import project, projection_backward
 
 # Elements of one block of the backward (batch x queries x key chunk, or batch x query
 # chunk x keys): 2**20 float32 values are 4 MiB, small next to any affinity matrix worth
@@ -24,15 +45,16 @@ _CHUNK_ELEMENTS = 2**20
 _KEY_CHUNK_ELEMENTS = 3 * 2**19
 
 
-def softmax_attention(query, key, value, scale, chunk_size=None):
+def softmax_attention(query, key, value, scale, backward='chunked', chunk_size=None):
     """(Embedded) Gaussian: y_i = sum_j softmax_j(scale * q_i . k_j) v_j.
 
     The forward is ``F.scaled_dot_product_attention``, whose fused CPU/CUDA
     kernels never form the N x M weights. They need unit channel stride and one
     common width, so ``query``/``key`` or ``value`` is zero-padded there to the
     larger of D and C' (zero channels add nothing to q.k and give zero outputs
-    that are dropped). The backward (:class:`_SoftmaxAttention`) recomputes the
-    weights for ``chunk_size`` keys (or queries) at a time from the unpadded q,
+    that are dropped). With ``backward='native'`` autograd differentiates it
+    (PyTorch's fused backward). The chunked backward (:class:`_SoftmaxAttention`)
+    recomputes the weights for ``chunk_size`` keys (or queries) at a time from the unpadded q,
     k, v and the forward's log-sum-exp of each query, so only O((N + M) D) is
     kept between the passes and it runs as plain GEMMs.
     Unlike PyTorch's fused CPU backward, it flushes the subnormal weights of a
@@ -50,7 +72,8 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
         key (Tensor): (B, M, D).
         value (Tensor): (B, M, C').
         scale (float): factor on the logits.
-        chunk_size (int | None): keys (or queries) per backward block;
+        backward (str): ``'chunked'`` or ``'native'``, see above.
+        chunk_size (int | None): keys (or queries) per chunked backward block;
             ``None`` keeps a block near ``_KEY_CHUNK_ELEMENTS`` (or
             ``_CHUNK_ELEMENTS``) elements.
 
@@ -60,26 +83,9 @@ def softmax_attention(query, key, value, scale, chunk_size=None):
     dtype = autocast_dtype(query, key, value)
     with torch.autocast(query.device.type, enabled=False):
         query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
-        if not records_grad(query, key, value):  # inference: SDPA as it is, also to tracers
-            return fused_softmax_attention(query, key, value, scale)
+        if backward == 'native' or not records_grad(query, key, value):
+            return fused_softmax_attention(query, key, value, scale)  # also to tracers
         return _SoftmaxAttention.apply(query, key, value, scale, chunk_size)
-
-
-def records_grad(*tensors):
-    """Whether autograd records an op on ``tensors`` (else no backward is needed);
-    None entries (absent biases) are skipped."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def autocast_dtype(*tensors):
-    """The tensors' common dtype, or autocast's where it would cast float32 for a GEMM."""
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    device = tensors[0].device.type
-    if dtype == torch.float32 and torch.is_autocast_enabled(device):
-        return torch.get_autocast_dtype(device)
-    return dtype
 
 
 def fused_softmax_attention(query, key, value, scale):
@@ -254,72 +260,71 @@ class _WeightBlocks:
         return weights, grad_s
 
 
-def dot_product_attention(query, key, value):
-    """Dot product: y_i = 1/M sum_j (q_i . k_j) v_j = q_i (K^T V / M).
+def _identity(seq):
+    return seq
 
-    Associativity gives O((N + M) D C') time and a D x C' intermediate. The 1/M
-    is the GEMM's alpha, applied to its accumulator (float32 for half inputs), so
-    the sum K^T V never has to fit in float16, only the average; and no scaled
-    copy of K is made and kept for backward.
+
+def projected_softmax_attention(seq, weights, biases, scale, group=_identity, ungroup=_identity,
+                                chunk_size=None):
+    """y_i = sum_j softmax_j(scale theta(x_i) . phi(x_j)) g(x_j) from the input positions.
+
+    Args:
+        seq (Tensor): (N, L, C), the block's input channel-last (any strides).
+        weights (list[Tensor]): theta, phi, g 1x1 convolution weights, (D, C, 1, ...),
+            (D, C, 1, ...), (C', C, 1, ...).
+        biases (list[Tensor | None]): their (D,), (D,), (C',) biases or None.
+        scale (float): factor on the logits.
+        group (callable): (N, L, E) -> (B, L', E), the positions' sequences of one
+            scope each (the identity for ``spacetime``); ``ungroup`` its inverse.
+        chunk_size (int | None): keys per backward block, as in
+            :func:`softmax_attention`.
+
+    Returns:
+        Tensor: (B, L', C') in ``group``'s layout, in autocast's dtype under autocast.
     """
-    batch, num_keys, width = key.shape
-    context = torch.baddbmm(key.new_zeros(()).expand(batch, width, value.shape[-1]),
-                            key.transpose(1, 2), value, beta=0, alpha=1 / num_keys)
-    return torch.bmm(query, context)
+    dtype = autocast_dtype(seq)
+    if not records_grad(seq, *weights, *biases):
+        qkv = group(project(seq, weights, biases, dtype))
+        return fused_softmax_attention(*_unpack(qkv, weights), scale)
+    return _ProjectedSoftmaxAttention.apply(seq, dtype, scale, (group, ungroup), chunk_size,
+                                            *weights, *biases)
 
 
-def concatenation_attention(query_proj, key_proj, value):
-    """Concatenation: y_i = 1/M sum_j ReLU(a_i + b_j) v_j, separably.
-
-    ``query_proj`` a_i = w_theta . theta(x_i) has shape (B, N); ``key_proj``
-    b_j = w_phi . phi(x_j) has shape (B, M). ReLU(a_i + b_j) is non-zero exactly
-    when b_j > -a_i, so with b sorted ascending the contributing keys form a
-    suffix S_i and
-
-        y_i = 1/M [a_i * sum_{j in S_i} v_j + sum_{j in S_i} b_j v_j],
-
-    read off suffix sums after one binary search per query: O((N + M) log M +
-    (N + M) C') time and O((N + M) C') memory. Everything is differentiable
-    (sort, cumsum, gather) and gives the explicit form's gradients (ReLU'(0) = 0
-    on both sides). Sums are accumulated in float32 at least.
-    """
-    out_dtype = value.dtype
-    acc_dtype = torch.promote_types(out_dtype, torch.float32)
-    a = query_proj.to(acc_dtype)
-    b = key_proj.to(acc_dtype)
-    v = value.to(acc_dtype)
-    batch, num_keys, channels = v.shape
-
-    b_sorted, order = torch.sort(b, dim=1)
-    v_sorted = torch.gather(v, 1, order.unsqueeze(-1).expand(-1, -1, channels))
-    # Suffix sums with a zero row at index M (queries that no key reaches).
-    weighted = torch.cat([v_sorted, b_sorted.unsqueeze(-1) * v_sorted], dim=-1)
-    zero_row = weighted.new_zeros(batch, 1, 2 * channels)
-    suffix = torch.cat([weighted.flip(1).cumsum(1).flip(1), zero_row], dim=1)
-
-    first = torch.searchsorted(b_sorted.detach().contiguous(), (-a).detach().contiguous(),
-                               right=True)
-    picked = torch.gather(suffix, 1, first.unsqueeze(-1).expand(-1, -1, 2 * channels))
-    sum_v, sum_bv = picked.split(channels, dim=-1)
-    y = (a.unsqueeze(-1) * sum_v + sum_bv) / num_keys
-    return y.to(out_dtype)
+def _unpack(qkv, weights):
+    """(B, L, 2D + C') -> query, key, value views, widths from the theta/phi/g weights."""
+    return qkv.split([w.shape[0] for w in weights], dim=-1)
 
 
-def explicit_weights(mode, query, key, scale=1.0):
-    """The normalised pairwise weights f(x_i, x_j)/C(x) as a (B, N, M) tensor.
+class _ProjectedSoftmaxAttention(torch.autograd.Function):
 
-    For visualisation only: this is the matrix the fast paths avoid. For
-    ``concatenation`` ``query``/``key`` are the projections a (B, N) and b (B, M);
-    ``scale`` multiplies the logits of the softmax modes.
-    """
-    if mode == 'concatenation':
-        return F.relu(query.unsqueeze(-1) + key.unsqueeze(-2)) / key.shape[-1]
-    logits = torch.matmul(query, key.transpose(1, 2))
-    if mode == 'dot_product':
-        return logits / key.shape[1]
-    return (logits * scale).softmax(dim=-1)
+    @staticmethod
+    def forward(ctx, seq, dtype, scale, grouping, chunk_size, *weights_and_biases):
+        weights, biases = weights_and_biases[:3], weights_and_biases[3:]
+        with torch.autocast(seq.device.type, enabled=False):
+            qkv = grouping[0](project(seq, weights, biases, dtype))
+            out, lse = fused_softmax_attention_with_lse(*_unpack(qkv, weights), scale)
+        ctx.save_for_backward(seq, out, lse, *weights, *biases)
+        ctx.dtype, ctx.scale, ctx.grouping, ctx.chunk_size = dtype, scale, grouping, chunk_size
+        return out
 
-
-def embedded_gaussian_scale(channels, use_scale):
-    """1/sqrt(channels) when ``use_scale`` else 1."""
-    return 1.0 / math.sqrt(channels) if use_scale else 1.0
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        seq, out, lse, *params = ctx.saved_tensors
+        weights, biases = params[:3], params[3:]
+        group, ungroup = ctx.grouping
+        with torch.autocast(seq.device.type, enabled=False):
+            acc_dtype = torch.promote_types(ctx.dtype, torch.float32)
+            # The recomputed projection becomes its own gradient: dK and dV are
+            # written over k and v chunk by chunk, dQ over q at the end.
+            qkv = group(project(seq, weights, biases, ctx.dtype)).to(acc_dtype)
+            q, k, v = _unpack(qkv, weights)
+            grad_q = torch.empty_like(q)
+            softmax_attention_backward(q, k, v, out, grad_out, lse, ctx.scale, ctx.chunk_size,
+                                       grad_q, k, v)
+            q.copy_(grad_q)
+            del grad_q  # before projection_backward allocates the input gradient
+            grad_qkv = ungroup(qkv.to(ctx.dtype))
+            grad_seq, grad_weights, grad_biases = projection_backward(
+                seq, weights, [b is not None for b in biases], grad_qkv, ctx.needs_input_grad[0])
+        return (grad_seq, None, None, None, None, *grad_weights, *grad_biases)

@@ -1,0 +1,19 @@
+"""Helpers shared by the kernels: whether a backward is needed, and the compute dtype."""
+import torch
+
+
+def records_grad(*tensors):
+    """Whether autograd records an op on ``tensors`` (else no backward is needed);
+    None entries (absent biases) are skipped."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def autocast_dtype(*tensors):
+    """The tensors' common dtype, or autocast's where it would cast float32 for a GEMM."""
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    device = tensors[0].device.type
+    if dtype == torch.float32 and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return dtype
