@@ -22,6 +22,7 @@ from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
 from mmaction.registry import MODELS
 from ..layers import NonLocalBlock, block_options
+from ..layers.channel_affine import ChannelAffine  # noqa: F401  (registers norm_cfg 'ChannelAffine')
 from .inflate import inflate_2d_resnet, load_2d_state_dict
 
 NON_LOCAL_PLACEMENTS = ('res4_1', '5blocks', '10blocks', 'res2', 'res3', 'res4', 'res5')
@@ -133,6 +134,10 @@ def _explicit_flags(name, flags, stage_blocks, allowed):
 class _ResidualBlock(nn.Module):
     """x -> ReLU(F(x) + shortcut(x)) -> optional non-local block.
 
+    With ``non_local_group_frames`` = n the non-local block runs on each run of n
+    consecutive frames on its own (the official code's ``add_nonlocal_group``, used
+    in res3 of its frozen-BN long-clip models to save memory).
+
     ``with_cp`` recomputes the whole block, non-local block included, in the
     backward pass instead of storing its activations. In training mode the
     recomputation updates BN running statistics a second time (as MMAction2's
@@ -141,13 +146,28 @@ class _ResidualBlock(nn.Module):
 
     branch = ()  # names of the residual branch's ConvModules, in order
 
-    def __init__(self, downsample, non_local_cfg, out_channels, act_cfg, with_cp):
+    def __init__(self, downsample, non_local_cfg, out_channels, act_cfg, with_cp,
+                 non_local_group_frames=None):
         super().__init__()
         self.downsample = downsample
         self.relu = build_activation_layer(act_cfg)
         self.with_cp = with_cp
+        self.non_local_group_frames = non_local_group_frames
         if non_local_cfg is not None:
             self.non_local_block = NonLocalBlock(out_channels, dim=3, **non_local_cfg)
+
+    def _non_local(self, x):
+        frames = self.non_local_group_frames
+        if frames is None:
+            return self.non_local_block(x)
+        n, c, t, h, w = x.shape
+        if t % frames:
+            raise ValueError(f'non_local_group_frames={frames} must divide the {t} frames '
+                             'reaching the non-local block')
+        groups = t // frames
+        grouped = x.reshape(n, c, groups, frames, h, w).transpose(1, 2)
+        out = self.non_local_block(grouped.reshape(n * groups, c, frames, h, w))
+        return out.reshape(n, groups, c, frames, h, w).transpose(1, 2).reshape(n, c, t, h, w)
 
     def _forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -156,7 +176,7 @@ class _ResidualBlock(nn.Module):
             out = getattr(self, name)(out)
         out = self.relu(out + identity)
         if hasattr(self, 'non_local_block'):
-            out = self.non_local_block(out)
+            out = self._non_local(out)
         return out
 
     def forward(self, x):
@@ -184,8 +204,10 @@ class Bottleneck3d(_ResidualBlock):
 
     def __init__(self, inplanes, planes, spatial_stride=1, downsample=None, inflate=False,
                  inflate_style='3x1x1', non_local_cfg=None, norm_cfg=dict(type='BN3d'),
-                 act_cfg=dict(type='ReLU', inplace=True), with_cp=False):
-        super().__init__(downsample, non_local_cfg, planes * self.expansion, act_cfg, with_cp)
+                 act_cfg=dict(type='ReLU', inplace=True), with_cp=False,
+                 non_local_group_frames=None):
+        super().__init__(downsample, non_local_cfg, planes * self.expansion, act_cfg, with_cp,
+                         non_local_group_frames)
         t1 = 3 if inflate and inflate_style == '3x1x1' else 1
         t2 = 3 if inflate and inflate_style == '3x3x3' else 1
         self.conv1 = _conv(inplanes, planes, (t1, 1, 1), 1, norm_cfg, act_cfg)
@@ -204,8 +226,10 @@ class BasicBlock3d(_ResidualBlock):
 
     def __init__(self, inplanes, planes, spatial_stride=1, downsample=None, inflate=False,
                  inflate_style='3x1x1', non_local_cfg=None, norm_cfg=dict(type='BN3d'),
-                 act_cfg=dict(type='ReLU', inplace=True), with_cp=False):
-        super().__init__(downsample, non_local_cfg, planes, act_cfg, with_cp)
+                 act_cfg=dict(type='ReLU', inplace=True), with_cp=False,
+                 non_local_group_frames=None):
+        super().__init__(downsample, non_local_cfg, planes, act_cfg, with_cp,
+                         non_local_group_frames)
         t = 3 if inflate else 1
         self.conv1 = _conv(inplanes, planes, (t, 3, 3), (1, spatial_stride, spatial_stride),
                            norm_cfg, act_cfg)
@@ -237,6 +261,10 @@ class VideoResNet(BaseModule):
         inflate (None | str | Sequence): inflated blocks, see :func:`inflate_flags`.
         inflate_style (str): ``'3x1x1'`` (default) or ``'3x3x3'``.
         non_local (None | str | Sequence): placement, see :func:`non_local_flags`.
+        non_local_group_frames (Sequence[int | None] | None): per stage (res2..res5),
+            None (the non-local blocks see the whole clip) or n: they run on each
+            run of n consecutive frames on its own, as the official frozen-BN
+            long-clip models do in res3 (``(None, 4, None, None)``).
         non_local_cfg (dict | None): :class:`NonLocalBlock` options other than
             ``in_channels``/``dim``, merged into ``NON_LOCAL_DEFAULTS``
             (``sub_sample=True``), with the operator's paper defaults otherwise
@@ -244,7 +272,8 @@ class VideoResNet(BaseModule):
             zero-initialised last BN). MMAction2's NL-I3D configs correspond to
             ``use_scale=False, pool_position='after'``; its from-scratch init,
             which resets the blocks' BN gamma to 1, to ``zero_init=False``.
-        norm_cfg (dict): norm layers of the ResNet (``BN3d``).
+        norm_cfg (dict): norm layers of the ResNet (``BN3d``; ``ChannelAffine`` for
+            the official frozen-BN models).
         act_cfg (dict): activation (in-place ReLU).
         norm_eval (bool): keep BN layers (non-local ones included) in eval
             mode during training (frozen statistics).
@@ -283,6 +312,7 @@ class VideoResNet(BaseModule):
                  inflate=None,
                  inflate_style='3x1x1',
                  non_local=None,
+                 non_local_group_frames=None,
                  non_local_cfg=None,
                  norm_cfg=dict(type='BN3d', requires_grad=True),
                  act_cfg=dict(type='ReLU', inplace=True),
@@ -319,6 +349,7 @@ class VideoResNet(BaseModule):
         self.temporal_pool = temporal_pool
         self.inflate = inflate_flags(inflate, stage_blocks)
         self.non_local = non_local_flags(non_local, stage_blocks)
+        self.non_local_group_frames = _group_frames(non_local_group_frames)
         self.non_local_cfg = non_local_cfg
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
@@ -357,7 +388,8 @@ class VideoResNet(BaseModule):
                     inplanes if i == 0 else out_channels, planes,
                     spatial_stride=stride if i == 0 else 1, downsample=downsample,
                     inflate=bool(self.inflate[stage][i]), inflate_style=inflate_style,
-                    non_local_cfg=nl_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, with_cp=with_cp))
+                    non_local_cfg=nl_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, with_cp=with_cp,
+                    non_local_group_frames=self.non_local_group_frames[stage]))
             except (TypeError, ValueError) as error:
                 if nl_cfg is None:
                     raise
@@ -418,6 +450,17 @@ class VideoResNet(BaseModule):
                     and state_dict[key].dim() == 4):
                 state_dict[key] = state_dict[key].unsqueeze(2)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _group_frames(frames):
+    """``non_local_group_frames`` as 4 entries of None or a positive integer."""
+    if frames is None:
+        return (None, ) * 4
+    if (not isinstance(frames, (tuple, list)) or len(frames) != 4
+            or any(f is not None and (not isinstance(f, int) or f < 1) for f in frames)):
+        raise ValueError('non_local_group_frames: expected None or 4 entries (res2..res5) of '
+                         f'None or a positive integer, got {frames!r}')
+    return tuple(frames)
 
 
 def _check_kernel(name, kernel):

@@ -1,0 +1,5 @@
+# The official NL-C2D ResNet-50, 8x8 clips: the official C2D with 5 non-local blocks,
+# after residual blocks 1, 3 of res3 and 1, 3, 5 of res4 (NONLOCAL.LAYER_MOD 2).
+_base_ = ['./c2d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py']
+
+model = dict(backbone=dict(non_local='5blocks'))

@@ -1,0 +1,14 @@
+"""Converters of checkpoints from other code bases (the official Caffe2 release)."""
+from .caffe2_blobs import (Caffe2ConversionError, blob_name_of_key, caffe2_to_model_state_dict,
+                           caffe2_to_state_dict, caffe2_to_torchvision_resnet)
+from .caffe2_pickle import (UnsafeCaffe2PickleError, load_caffe2_blobs,
+                            read_caffe2_blobs_if_official)
+from .official import (build_recognizer, configs_fitting, convert_official_imagenet_model,
+                       convert_official_video_model)
+
+__all__ = [
+    'Caffe2ConversionError', 'UnsafeCaffe2PickleError', 'blob_name_of_key',
+    'build_recognizer', 'caffe2_to_model_state_dict', 'caffe2_to_state_dict',
+    'caffe2_to_torchvision_resnet', 'configs_fitting', 'convert_official_imagenet_model',
+    'convert_official_video_model', 'load_caffe2_blobs', 'read_caffe2_blobs_if_official'
+]

@@ -1,0 +1,68 @@
+"""Official Caffe2 checkpoints -> nlnet models and mmengine checkpoints (one step each)."""
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+
+from .caffe2_blobs import (Caffe2ConversionError, caffe2_to_model_state_dict,
+                           caffe2_to_torchvision_resnet)
+from .caffe2_pickle import load_caffe2_blobs
+
+__all__ = ['build_recognizer', 'convert_official_video_model', 'convert_official_imagenet_model',
+           'configs_fitting']
+
+
+def build_recognizer(config, device=None):
+    """The recognizer of ``config`` (path or Config), built by mmaction's registry;
+    ``device='meta'`` builds it without memory, for shape checks."""
+    import nlnet  # noqa: F401  (registers nlnet's modules and the stack's fixes)
+    from mmaction.registry import MODELS
+    from mmaction.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    with torch.device(device or 'cpu'):
+        return MODELS.build(cfg.model)
+
+
+def convert_official_video_model(pkl, config, logger=None):
+    """Load an official video checkpoint into the model of ``config``, strictly.
+
+    Returns:
+        tuple[nn.Module, list[str]]: the model with the checkpoint's weights, and the
+        dropped optimiser-state blob names.
+
+    Raises:
+        Caffe2ConversionError: a blob missing, left over or of the wrong shape (named).
+    """
+    logger = logger or MMLogger.get_current_instance()
+    blobs = load_caffe2_blobs(pkl)
+    model = build_recognizer(config)
+    state_dict, dropped = caffe2_to_model_state_dict(blobs, model.state_dict(), pkl)
+    model.load_state_dict(state_dict, strict=True)
+    logger.info(f'{pkl}: {len(state_dict)} tensors loaded strictly into the model of {config}; '
+                f'{len(dropped)} optimiser-state blobs dropped: {dropped}')
+    return model, dropped
+
+
+def configs_fitting(pkl, configs):
+    """The configs among ``configs`` whose models the official checkpoint ``pkl`` fits
+    exactly, and for the others the reason (models built on the meta device)."""
+    blobs = load_caffe2_blobs(pkl)
+    fitting, reasons = [], {}
+    for config in configs:
+        try:
+            caffe2_to_model_state_dict(blobs, build_recognizer(config, 'meta').state_dict(), pkl)
+        except Caffe2ConversionError as error:
+            reasons[config] = str(error)
+        else:
+            fitting.append(config)
+    return fitting, reasons
+
+
+def convert_official_imagenet_model(pkl, logger=None):
+    """An official Caffe2 ImageNet ResNet-50/101 as a torchvision-layout state dict
+    (what ``VideoResNet(pretrained=...)`` inflates), and the dropped blob names."""
+    logger = logger or MMLogger.get_current_instance()
+    state_dict, dropped = caffe2_to_torchvision_resnet(load_caffe2_blobs(pkl), pkl)
+    logger.info(f'{pkl}: {len(state_dict)} tensors in torchvision ResNet layout; '
+                f'{len(dropped)} optimiser-state blobs dropped: {dropped}')
+    return state_dict, dropped

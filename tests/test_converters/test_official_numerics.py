@@ -1,0 +1,54 @@
+"""Official models, run from their blobs by the official code's definitions, give the same
+logits as nlnet's models of the official configs after conversion (float64)."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from official_caffe2 import (OFFICIAL_CONFIGS, official_forward, random_blobs,
+                             video_blob_shapes, with_training_state, write_python2_pickle)
+
+from nlnet.converters import build_recognizer, caffe2_to_model_state_dict, load_caffe2_blobs
+
+CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
+                      'recognition', 'official')
+WIDTH, NUM_CLASSES = 4, 5
+
+
+def tiny_model(config):
+    """The config's model with WIDTH channels per group instead of 64 (every other rule
+    kept) and NUM_CLASSES classes."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+    cfg.model.backbone.base_channels = WIDTH
+    cfg.model.cls_head.in_channels = 32 * WIDTH
+    cfg.model.cls_head.num_classes = NUM_CLASSES
+    return build_recognizer(cfg)
+
+
+@pytest.mark.parametrize('config, frames', [
+    ('c2d_r50-official_8xb8-32x2x1-400k_kinetics400-rgb.py', 16),
+    ('i3d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py', 8),
+    ('nl-i3d_r50-official_8xb8-32x2x1-400k_kinetics400-rgb.py', 16),
+    # 16 frames reach res3 as 8: two groups of 4 frames for its non-local blocks.
+    ('nl-i3d_r50-official-affine_8xb2-32x4x1-400k_kinetics400-rgb.py', 16),
+])
+def test_converted_model_gives_the_official_logits(config, frames, tmp_path):
+    official = OFFICIAL_CONFIGS[config]
+    blobs = random_blobs(video_blob_shapes(official, WIDTH, NUM_CLASSES), seed=1)
+    pkl = str(tmp_path / 'official.pkl')
+    write_python2_pickle(pkl, dict(blobs=with_training_state(blobs)))
+
+    # float64 before conversion: the W_z bias folded into the BN mean (rm - b) is exact there.
+    model = tiny_model(config).double().eval()
+    state_dict, dropped = caffe2_to_model_state_dict(load_caffe2_blobs(pkl), model.state_dict(),
+                                                     pkl)
+    model.load_state_dict(state_dict, strict=True)
+    x = torch.randn(2, 3, frames, 32, 32, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = model.cls_head(model.backbone(x))
+        expected = official_forward(official, blobs, x)
+    assert ours.shape == (2, NUM_CLASSES)
+    assert expected.abs().max() > 0.1  # a network that carries signal, not all zeros
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-10)
+    assert 'model_iter' in dropped and 'conv1_w_momentum' in dropped
