@@ -10,6 +10,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'))
+# Every rank's and dataloader worker's warnings in the log, tagged; each broken video
+# logged, counted per epoch and listed in work_dir/broken_videos.txt (nlnet/hooks/).
+custom_hooks = [dict(type='RankLogHook'), dict(type='BrokenVideoHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,5 +1,6 @@
 """nlnet's datasets and transforms; importing this module registers them in mmaction."""
+from .readable_acc_metric import ReadableAccMetric
 from .robust_video_dataset import BrokenVideoError, RobustVideoDataset
 from .transforms import ClipHueRotation
 
-__all__ = ['RobustVideoDataset', 'BrokenVideoError', 'ClipHueRotation']
+__all__ = ['RobustVideoDataset', 'BrokenVideoError', 'ReadableAccMetric', 'ClipHueRotation']

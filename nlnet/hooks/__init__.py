@@ -1,0 +1,5 @@
+"""nlnet's runner hooks; importing this module registers them in mmengine's HOOKS."""
+from .broken_video_hook import BrokenVideoHook
+from .rank_log_hook import RankLogHook
+
+__all__ = ['BrokenVideoHook', 'RankLogHook']

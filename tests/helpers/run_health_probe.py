@@ -1,0 +1,70 @@
+"""Probes a training subprocess: batch sizes, open fds, dataloader workers' memory, worker warnings.
+
+Imported by the training subprocess through the config's ``custom_imports``
+(the tests put ``tests/helpers`` on its ``PYTHONPATH``).
+
+* ``RunHealthProbeHook`` writes ``<work_dir>/health_rank<R>.json``: the size of
+  every training batch, and after each epoch the process's open file
+  descriptors and the resident memory of each of its child processes (the
+  persistent dataloader workers).
+* ``WarnFromWorker`` is a pass-through transform that logs one warning per
+  dataloader worker process, to show where worker warnings end up.
+"""
+import json
+import logging
+import os
+import os.path as osp
+
+from mmcv.transforms import BaseTransform
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.registry import HOOKS, TRANSFORMS
+from torch.utils.data import get_worker_info
+
+
+def open_fds():
+    return len(os.listdir('/proc/self/fd'))
+
+
+def child_pids():
+    pids = []
+    for task in os.listdir('/proc/self/task'):
+        with open(f'/proc/self/task/{task}/children') as handle:
+            pids += [int(pid) for pid in handle.read().split()]
+    return sorted(pids)
+
+
+def resident_kib(pid):
+    with open(f'/proc/{pid}/status') as handle:
+        line = next(line for line in handle if line.startswith('VmRSS:'))
+    return int(line.split()[1])
+
+
+@HOOKS.register_module()
+class RunHealthProbeHook(Hook):
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.record = dict(batch_sizes=[], epochs=[])
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.record['batch_sizes'].append(len(data_batch['data_samples']))
+
+    def after_train_epoch(self, runner):
+        self.record['epochs'].append(dict(
+            fds=open_fds(), workers={pid: resident_kib(pid) for pid in child_pids()}))
+        with open(osp.join(runner.work_dir, f'health_rank{get_rank()}.json'), 'w') as handle:
+            json.dump(self.record, handle)
+
+
+@TRANSFORMS.register_module()
+class WarnFromWorker(BaseTransform):
+    warned = False
+
+    def transform(self, results):
+        if get_worker_info() is not None and not WarnFromWorker.warned:
+            WarnFromWorker.warned = True
+            print_log(f'probe warning from dataloader worker pid {os.getpid()}',
+                      logger='current', level=logging.WARNING)
+        return results
