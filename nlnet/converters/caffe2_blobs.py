@@ -11,7 +11,8 @@ Caffe2 blob                                  nlnet key (``backbone.`` prefix)
 ``res{S}_{i}_branch{2a,2b,2c}_w``            ``layer{S-1}.{i}.conv{1,2,3}.conv.weight``
 ``res{S}_{i}_branch1_w``                     ``layer{S-1}.{i}.downsample.conv.weight``
 ``res{S}_{i}_branch*_bn_*``                  ``....bn.*`` of the same conv
-``nonlocal_conv{S}_{i}_{theta,phi,g,out}_*`` ``layer{S-1}.{i}.non_local_block.{theta,phi,g,conv_out}.conv.*``
+``nonlocal_conv{S}_{i}_{theta,phi,g,out}_*`` ``layer{S-1}.{i}.non_local_block.*.conv.*``
+                                             (theta, phi, g; out -> ``conv_out``)
 ``nonlocal_conv{S}_{i}_bn_*``                ``layer{S-1}.{i}.non_local_block.conv_out.bn.*``
 ``pred_{w,b}``                               ``cls_head.fc_cls.{weight,bias}``
 ===========================================  ==========================================
@@ -82,7 +83,8 @@ def _key_of_blob(blob):
 
 _KEY = re.compile(
     r'backbone\.(?:conv1\.(?P<stem>conv|bn)'
-    r'|layer(?P<layer>[1-4])\.(?P<block>\d+)\.(?:(?P<branch>conv[123]|downsample)\.(?P<kind>conv|bn)'
+    r'|layer(?P<layer>[1-4])\.(?P<block>\d+)\.'
+    r'(?:(?P<branch>conv[123]|downsample)\.(?P<kind>conv|bn)'
     r'|non_local_block\.(?P<nl>theta|phi|g|conv_out)\.(?P<nl_kind>conv|bn)))'
     r'\.(?P<param>\w+)'
     r'|cls_head\.fc_cls\.(?P<pred>weight|bias)')
@@ -194,8 +196,9 @@ def caffe2_to_model_state_dict(blobs, model_state, source='blobs'):
             that fits no model key, and every blob whose shape differs from its key's.
     """
     state_dict, dropped = caffe2_to_state_dict(blobs, source, dtype=None)
+    # A missing num_batches_tracked follows from its missing running mean, named instead.
     missing = [f'{blob_name_of_key(k)} (for {k})' for k in model_state
-               if k not in state_dict]
+               if k not in state_dict and blob_name_of_key(k) is not None]
     unexpected = [f'{blob_name_of_key(k)} (would be {k})' for k in state_dict
                   if k not in model_state and not k.endswith('num_batches_tracked')]
     mismatched = [f'{blob_name_of_key(k)}: shape {_shape(v)} in {source}, {k} needs '
@@ -244,8 +247,8 @@ def caffe2_to_torchvision_resnet(blobs, source='blobs'):
             (3D kernels, non-local blocks).
     """
     state_dict, dropped = caffe2_to_state_dict(blobs, source)
-    video = [blob_name_of_key(k) for k, v in state_dict.items()
-             if 'non_local_block' in k or (k.endswith('conv.weight') and v.dim() == 5)]
+    video = [blob_name_of_key(k) for k, v in state_dict.items() if blob_name_of_key(k) and (
+        'non_local_block' in k or (k.endswith('conv.weight') and v.dim() == 5))]
     if video:
         raise Caffe2ConversionError(f'{source} is a video network, not a 2D ImageNet ResNet '
                                     f'(3D kernels or non-local blobs: {sorted(video)[:5]})')

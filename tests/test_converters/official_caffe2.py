@@ -164,7 +164,8 @@ def write_python2_pickle(path, obj):
     """Write ``obj`` as the official code's ``pickle.dump(dict(blobs=...), f, 2)`` did."""
     with open(path, 'wb') as file:
         _Python2Pickler(file, protocol=2).dump(obj)
-    data = open(path, 'rb').read().replace(b'cnumpy._core.multiarray\n', b'cnumpy.core.multiarray\n')
+    data = open(path, 'rb').read().replace(b'cnumpy._core.multiarray\n',
+                                           b'cnumpy.core.multiarray\n')
     open(path, 'wb').write(data)
 
 

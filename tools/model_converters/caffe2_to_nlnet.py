@@ -31,7 +31,8 @@ def parse_args():
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument('--config', help='nlnet config whose model the checkpoint is loaded into')
     mode.add_argument('--imagenet', action='store_true',
-                      help='the file is an official ImageNet ResNet-50/101 (pretrained_model.tar.gz)')
+                      help='the file is an official ImageNet ResNet-50/101 '
+                      '(pretrained_model.tar.gz)')
     return parser.parse_args()
 
 

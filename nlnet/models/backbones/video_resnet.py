@@ -22,7 +22,8 @@ from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
 from mmaction.registry import MODELS
 from ..layers import NonLocalBlock, block_options
-from ..layers.channel_affine import ChannelAffine  # noqa: F401  (registers norm_cfg 'ChannelAffine')
+# Registers norm_cfg type 'ChannelAffine' (the official frozen-BN models' AffineNd).
+from ..layers.channel_affine import ChannelAffine  # noqa: F401
 from .inflate import inflate_2d_resnet, load_2d_state_dict
 
 NON_LOCAL_PLACEMENTS = ('res4_1', '5blocks', '10blocks', 'res2', 'res3', 'res4', 'res5')

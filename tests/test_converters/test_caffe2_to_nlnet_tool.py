@@ -1,0 +1,69 @@
+"""tools/model_converters/caffe2_to_nlnet.py: official pickle in, mmengine checkpoint out."""
+import os.path as osp
+import runpy
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.runner import load_checkpoint
+from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
+                             video_blob_shapes, with_training_state, write_python2_pickle)
+from test_official_numerics import CONFIG_DIR, NUM_CLASSES, WIDTH, tiny_model
+
+from nlnet.converters import blob_name_of_key
+
+TOOL = osp.join(osp.dirname(osp.dirname(osp.dirname(CONFIG_DIR))), 'tools',
+                'model_converters', 'caffe2_to_nlnet.py')
+CONFIG = 'nl-i3d_r50-official-affine_8xb2-32x4x1-400k_kinetics400-rgb.py'
+
+
+def run_tool(monkeypatch, *args):
+    monkeypatch.setattr(sys, 'argv', [TOOL, *args])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(TOOL, run_name='__main__')
+    return exit_info.value.code
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """The official config at WIDTH channels per group, as a config file."""
+    path = tmp_path / 'tiny.py'
+    path.write_text(f"_base_ = [{osp.join(CONFIG_DIR, CONFIG)!r}]\n"
+                    f"model = dict(backbone=dict(base_channels={WIDTH}), cls_head=dict("
+                    f"in_channels={32 * WIDTH}, num_classes={NUM_CLASSES}))\n")
+    return str(path)
+
+
+def test_converts_into_the_config_model(monkeypatch, tmp_path, tiny_config):
+    blobs = random_blobs(video_blob_shapes(OFFICIAL_CONFIGS[CONFIG], WIDTH, NUM_CLASSES))
+    pkl, out = str(tmp_path / 'official.pkl'), str(tmp_path / 'converted.pth')
+    write_python2_pickle(pkl, dict(blobs=with_training_state(blobs)))
+    assert run_tool(monkeypatch, pkl, out, '--config', tiny_config) == 0
+    model = tiny_model(CONFIG)
+    checkpoint = load_checkpoint(model, out, strict=True)
+    assert 'lr' in checkpoint['meta']['dropped_blobs']
+    for key, value in model.state_dict().items():
+        if blob_name_of_key(key):
+            assert np.array_equal(value.numpy().reshape(blobs[blob_name_of_key(key)].shape),
+                                  blobs[blob_name_of_key(key)]), key
+
+
+def test_without_config_a_misfit_is_reported(monkeypatch, tmp_path):
+    """A reduced-width pickle fits none of the (full-size) official configs."""
+    pkl = str(tmp_path / 'tiny.pkl')
+    write_python2_pickle(pkl, dict(blobs=random_blobs(
+        video_blob_shapes(OFFICIAL_CONFIGS[CONFIG], WIDTH, NUM_CLASSES))))
+    assert run_tool(monkeypatch, pkl, str(tmp_path / 'out.pth')) == 1
+    assert not osp.exists(tmp_path / 'out.pth')
+
+
+def test_imagenet_mode(monkeypatch, tmp_path):
+    blobs = random_blobs(imagenet_blob_shapes(50, WIDTH, NUM_CLASSES))
+    pkl, out = str(tmp_path / 'r50.pkl'), str(tmp_path / 'r50.pth')
+    write_python2_pickle(pkl, dict(blobs=with_training_state(blobs)))
+    assert run_tool(monkeypatch, pkl, out, '--imagenet') == 0
+    state_dict = torch.load(out, weights_only=True)
+    assert np.array_equal(state_dict['layer4.2.bn3.running_var'].numpy(),
+                          blobs['res5_2_branch2c_bn_riv'])
+    assert np.array_equal(state_dict['fc.weight'].numpy(), blobs['pred_w'])
