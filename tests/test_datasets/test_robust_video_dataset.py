@@ -1,13 +1,19 @@
 """RobustVideoDataset on generated demo videos with a truncated and a missing file."""
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
-from helpers.video_tools import make_video_data
+import torch
+from helpers.video_tools import make_video_data, run_log
+from mmengine.dataset import pseudo_collate
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
 
 import nlnet  # noqa: F401
 from mmaction.registry import DATASETS
 from nlnet.datasets import BrokenVideoError
+from nlnet.hooks import BrokenVideoHook
 
 DEFAULT_SCOPE = 'mmaction'
 NUM_TRAIN, NUM_VAL = 3, 2
@@ -67,6 +73,34 @@ def test_training_replaces_a_broken_video_by_another_sample(data):
         replacement = dataset[index]['data_samples'].filename
         assert replacement not in (data.corrupt_train, data.missing_train)
         assert osp.isfile(replacement)
+
+
+class _Constant(BaseModel):
+    """The smallest model a Runner accepts; the test drives only the hook."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        return dict(loss=self.weight.sum())
+
+
+def test_training_log_names_each_broken_video_and_its_reason(data, tmp_path):
+    """The warning a user reads in the training log, from the dataset's record through
+    BrokenVideoHook, without a training run."""
+    dataset = build(data, 'train')
+    batch = pseudo_collate([dataset[index_of(dataset, path)]
+                            for path in (data.corrupt_train, data.missing_train)])
+    runner = Runner(model=_Constant(), work_dir=str(tmp_path),
+                    custom_hooks=[dict(type='BrokenVideoHook')])
+    hook = next(hook for hook in runner.hooks if isinstance(hook, BrokenVideoHook))
+    hook.before_train_epoch(runner)
+    hook.after_train_iter(runner, 0, data_batch=batch)
+    log = run_log(tmp_path)
+    # decord's reason for a video cut in half: "RuntimeError: Error reading ... bytes".
+    assert re.search(rf'broken video {re.escape(data.corrupt_train)} \(RuntimeError: \S', log), log
+    assert f'broken video {data.missing_train} (file not found)' in log, log
 
 
 def test_skip_broken_is_only_for_testing(data):
