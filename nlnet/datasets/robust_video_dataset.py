@@ -20,6 +20,7 @@ instead
 import logging
 import os
 import os.path as osp
+import re
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
@@ -28,6 +29,8 @@ from mmengine.logging import print_log
 __all__ = ['RobustVideoDataset', 'BrokenVideoError', 'describe_error', 'missing_or_empty']
 
 _REASON_CHARS = 300
+# decord prefixes its messages with the time of day, e.g. "[20:23:17] ".
+_DECORD_CLOCK = re.compile(r'\[\d\d:\d\d:\d\d\] ')
 
 
 class BrokenVideoError(RuntimeError):
@@ -35,7 +38,11 @@ class BrokenVideoError(RuntimeError):
 
 
 def describe_error(error):
-    text = ' '.join(str(error).split())
+    """``<type>: <message>`` on one line, without decord's clock time, at most ~300 characters.
+
+    The same broken file gives the same text every time, so it is reported once.
+    """
+    text = _DECORD_CLOCK.sub('', ' '.join(str(error).split()))
     if len(text) > _REASON_CHARS:
         text = text[:_REASON_CHARS] + '...'
     return f'{type(error).__name__}: {text}' if text else type(error).__name__
