@@ -1,2 +1,3 @@
-"""Decode heads; importing this module registers them."""
+"""Decode and classification heads; importing this module registers them."""
+from .consensus_i3d_head import ConsensusI3DHead  # noqa: F401
 from .nl_head import NonLocalHead  # noqa: F401
