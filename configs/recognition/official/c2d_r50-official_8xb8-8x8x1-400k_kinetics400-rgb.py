@@ -25,7 +25,9 @@ model = dict(
         non_local_cfg=dict(
             mode='embedded_gaussian', use_scale=True, sub_sample=True, pool_position='before',
             norm_cfg=caffe2_bn)),
-    cls_head=dict(dropout_ratio=0.5),
+    # pool5 over (T, 7, 7) windows at stride 1, softmax at each, averaged (fully-convolutional
+    # testing on 256 crops, TEST.TEST_FULLY_CONV).
+    cls_head=dict(type='FullyConvHead', window=7, dropout_ratio=0.5),
     data_preprocessor=dict(mean=[114.75] * 3, std=[57.375] * 3))
 
 file_client_args = dict(io_backend='disk')
