@@ -8,6 +8,6 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, hooks, models  # noqa: E402,F401  (registration happens on import)
+from . import datasets, engine, evaluation, hooks, models, utils  # noqa: E402,F401  (registers)
 
 __version__ = '0.1.0'

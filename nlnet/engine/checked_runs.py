@@ -1,0 +1,84 @@
+"""Training and testing a config after the preflight checks (what tools/train.py and
+tools/test.py run once the command line is folded into the config)."""
+import logging
+
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+
+from ..evaluation import write_dump
+from ..utils.lr_scaling import scale_optimizer_lr
+from ..utils.preflight import (PreflightError, build_datasets, build_runner,
+                               check_checkpoint_exists, check_config_keys, check_data_paths,
+                               checkpoint_load_errors, resolve_checkpoint)
+from .checkpoint_check_hook import CheckpointCheckHook
+from .loops import reproducible_train_cfg
+
+__all__ = ['run_training', 'run_testing']
+
+
+def _train_batch_size(cfg):
+    loader = cfg.train_dataloader
+    batch_size = loader.get('batch_size', (loader.get('batch_sampler') or {}).get('batch_size'))
+    if batch_size is None:
+        raise PreflightError('--auto-scale-lr: train_dataloader.batch_size is not set')
+    return batch_size
+
+
+def run_training(cfg, partial_load=False, auto_scale_lr=False):
+    """Check ``cfg``, build its runner with a reproducible training loop, and train.
+
+    Args:
+        cfg (Config): the full config (command line already merged).
+        partial_load (bool): let ``load_from`` cover only part of the model.
+        auto_scale_lr (bool): scale the lr by (processes x batch size) /
+            ``cfg.auto_scale_lr.base_batch_size``.
+    """
+    loaders = ['train_dataloader']
+    if cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None:
+        loaders.append('val_dataloader')
+    check_data_paths(cfg, loaders)
+    check_config_keys(cfg)
+    cfg.train_cfg, reproducible = reproducible_train_cfg(cfg.train_cfg)
+    if not reproducible:
+        print_log(f'{cfg.train_cfg.get("type")} is neither an epoch- nor an iteration-based loop: '
+                  'a resumed run may draw other random numbers than an uninterrupted one',
+                  logger='current', level=logging.WARNING)
+    checkpoint, option = resolve_checkpoint(cfg)
+    if checkpoint is not None:
+        check_checkpoint_exists(checkpoint, option)
+
+    runner = build_runner(cfg)
+    build_datasets(runner, ['_train_dataloader', '_val_dataloader'])
+    if checkpoint is not None:
+        strict = bool(cfg.get('resume')) or not partial_load
+        runner.register_hook(CheckpointCheckHook(checkpoint, option, strict=strict))
+    if auto_scale_lr:
+        base_batch_size = cfg.auto_scale_lr.base_batch_size
+        lr = scale_optimizer_lr(runner.optim_wrapper, runner.world_size, _train_batch_size(cfg),
+                                base_batch_size)
+        runner.logger.info(f'--auto-scale-lr: lr {lr:g} for {runner.world_size} processes x '
+                           f'{_train_batch_size(cfg)} samples (tuned for {base_batch_size})')
+    with checkpoint_load_errors(checkpoint, option):
+        runner.train()
+
+
+def run_testing(cfg, checkpoint, config_file, dump=None):
+    """Check ``cfg`` and ``checkpoint``, test, and write the ``dump`` file if asked.
+
+    Args:
+        cfg (Config): the full config (command line already merged; with a
+            ``PlainDumpResults`` evaluator when ``dump`` is given).
+        checkpoint (str): the checkpoint to test.
+        config_file (str): the config's file, recorded in the dump.
+        dump (str | None): ``.pkl`` file for the per-sample results.
+    """
+    check_data_paths(cfg, ['test_dataloader'])
+    check_config_keys(cfg)
+    check_checkpoint_exists(checkpoint, 'checkpoint')
+    runner = build_runner(cfg)
+    build_datasets(runner, ['_test_dataloader'])
+    runner.register_hook(CheckpointCheckHook(checkpoint, 'checkpoint', strict=True))
+    with checkpoint_load_errors(checkpoint, 'checkpoint'):
+        metrics = runner.test()
+    if dump is not None and is_main_process():
+        write_dump(dump, runner, config_file, checkpoint, metrics)

@@ -1,0 +1,31 @@
+"""The learning rate for the total batch a run trains with (``--auto-scale-lr``)."""
+
+__all__ = ['scaled_lr', 'scale_optimizer_lr']
+
+
+def scaled_lr(lr, world_size, batch_size, base_batch_size):
+    """The linear scaling rule: ``lr x (world_size x batch_size) / base_batch_size``.
+
+    Args:
+        lr (float): the learning rate tuned for ``base_batch_size``.
+        world_size (int): number of training processes, >= 1.
+        batch_size (int): samples per process and step, >= 1.
+        base_batch_size (int): total batch size ``lr`` was tuned for, >= 1.
+    """
+    for name, value in (('world_size', world_size), ('batch_size', batch_size),
+                        ('base_batch_size', base_batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f'{name} must be an int >= 1, got {value!r}')
+    return lr * (world_size * batch_size) / base_batch_size
+
+
+def scale_optimizer_lr(optim_wrapper_cfg, world_size, batch_size, base_batch_size):
+    """Set ``optim_wrapper_cfg.optimizer.lr`` to :func:`scaled_lr` of it; returns the new lr.
+
+    Per-parameter multipliers (``paramwise_cfg``) apply on top, as before.
+    """
+    optimizer = optim_wrapper_cfg.get('optimizer')
+    if not isinstance(optimizer, dict) or 'lr' not in optimizer:
+        raise ValueError('--auto-scale-lr: optim_wrapper.optimizer.lr is not set in the config')
+    optimizer['lr'] = scaled_lr(optimizer['lr'], world_size, batch_size, base_batch_size)
+    return optimizer['lr']

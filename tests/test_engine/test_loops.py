@@ -1,0 +1,168 @@
+"""A resumed run ends exactly where the uninterrupted run ends (issue 19).
+
+Per configuration (dataloader workers 0; 2 persistent workers; two torchrun
+processes over gloo) one uninterrupted, seeded, deterministic two-epoch run
+writes a checkpoint after every iteration and every epoch. Each case starts a
+new run from one of those checkpoints, as a run killed after it was written
+would be resumed: at the epoch boundary from ``epoch_1.pth`` and inside epoch 2
+from an iteration checkpoint. The resumed run's last checkpoint must equal the
+uninterrupted one tensor for tensor (weights and optimizer state) and it must
+log the same loss at every iteration it trains.
+
+The one-process runs train in this process through
+:func:`nlnet.engine.run_training` (each with a new runner and new dataloader
+workers); the torchrun case runs ``tools/dist_train.sh`` and resumes inside
+epoch 2, past the epoch boundary. The kill -9 itself is in
+test_train_test_video.py.
+"""
+import json
+import re
+
+import pytest
+import torch
+from helpers.video_tools import (TRAIN_BATCH, free_port, make_video_data, run_log, run_tool,
+                                 shell_tool, write_config)
+from mmengine.config import Config
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from nlnet.engine import run_training
+
+NUM_TRAIN = 8
+EPOCHS = 2
+# A checkpoint after every iteration (mmengine's default hook) and after every epoch;
+# the loss logged as it is at each iteration (no smoothing window).
+EXTRA = f"""
+train_cfg = dict(max_epochs={EPOCHS})
+log_processor = dict(window_size=1)
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval=1, by_epoch=False, max_keep_ckpts=-1, save_best=None))
+custom_hooks = [dict(type='CheckpointHook', interval=1, by_epoch=True, max_keep_ckpts=-1)]
+"""
+# configuration: (processes, train_dataloader settings)
+CONFIGURATIONS = {
+    'workers0': (1, dict(num_workers=0, persistent_workers=False)),
+    'workers2': (1, dict(num_workers=2, persistent_workers=True)),
+    'torchrun2': (2, dict(num_workers=1, persistent_workers=True)),
+}
+
+
+def iterations_per_epoch(processes):
+    return NUM_TRAIN // (TRAIN_BATCH * processes)
+
+
+def resume_checkpoint(stop, processes):
+    """(checkpoint name, batches of epoch 2 it has trained) for a run stopped at ``stop``."""
+    per_epoch = iterations_per_epoch(processes)
+    if stop == 'epoch boundary':
+        return 'epoch_1.pth', 0
+    done = per_epoch // 2
+    return f'iter_{per_epoch + done}.pth', done
+
+
+def train(config, work_dir, configuration, resume=None):
+    """Train as ``tools/train.py --seed 0 --deterministic --no-validate [--resume CKPT]``."""
+    processes, loader = CONFIGURATIONS[configuration]
+    if processes == 1:
+        cfg = Config.fromfile(config)
+        cfg.merge_from_dict({f'train_dataloader.{key}': value for key, value in loader.items()})
+        cfg.merge_from_dict(dict(work_dir=str(work_dir), experiment_name=work_dir.name,
+                                 randomness=dict(seed=0, deterministic=True),
+                                 val_cfg=None, val_dataloader=None, val_evaluator=None))
+        if resume is not None:
+            cfg.merge_from_dict(dict(resume=True, load_from=str(resume)))
+        run_training(cfg)
+        return work_dir
+    options = [f'train_dataloader.{key}={value}' for key, value in loader.items()]
+    resuming = ['--resume', resume] if resume is not None else []
+    command = shell_tool('dist_train.sh', config, str(processes), '--work-dir', work_dir,
+                         '--seed', '0', '--deterministic', '--no-validate', *resuming,
+                         '--cfg-options', *options)
+    run = run_tool(command, work_dir.parent, work_dir.name, env=dict(PORT=str(free_port())))
+    assert run.returncode == 0, run.stderr[-4000:]
+    return work_dir
+
+
+def logged_losses(work_dir):
+    """{iteration: loss} of the newest run under ``work_dir`` (one value per iteration)."""
+    scalars = sorted(work_dir.glob('*/vis_data/scalars.json'))[-1]
+    with open(scalars) as handle:
+        lines = [json.loads(line) for line in handle]
+    return {line['iter']: line['loss'] for line in lines if 'loss' in line}
+
+
+def assert_same_tensors(ours, theirs, path):
+    if isinstance(ours, torch.Tensor):
+        assert torch.equal(ours, theirs), path
+    elif isinstance(ours, dict):
+        assert ours.keys() == theirs.keys(), path
+        for key in ours:
+            assert_same_tensors(ours[key], theirs[key], f'{path}.{key}')
+    elif isinstance(ours, (list, tuple)):
+        assert len(ours) == len(theirs), path
+        for index, (mine, other) in enumerate(zip(ours, theirs)):
+            assert_same_tensors(mine, other, f'{path}[{index}]')
+    else:
+        assert ours == theirs, path
+
+
+@pytest.fixture(autouse=True)
+def _restore_determinism():
+    """The in-process runs switch deterministic algorithms on; later tests get them back off."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(enabled)
+
+
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp('resume')
+    data = make_video_data(root / 'demo', NUM_TRAIN, 1)
+    return root, write_config(root / 'nl_c2d_two_epochs.py', data, extra=EXTRA)
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(workspace):
+    """configuration -> work dir of its uninterrupted run (trained once, on first use)."""
+    root, config = workspace
+    runs = {}
+
+    def work_dir(configuration):
+        if configuration not in runs:
+            runs[configuration] = train(config, root / f'{configuration}_uninterrupted',
+                                        configuration)
+        return runs[configuration]
+
+    return work_dir
+
+
+@pytest.mark.parametrize('configuration, stop', [
+    ('workers0', 'epoch boundary'), ('workers0', 'inside epoch 2'),
+    ('workers2', 'epoch boundary'), ('workers2', 'inside epoch 2'),
+    ('torchrun2', 'inside epoch 2')])
+def test_resumed_run_ends_with_the_uninterrupted_weights_and_losses(configuration, stop,
+                                                                    uninterrupted, workspace):
+    root, config = workspace
+    reference = uninterrupted(configuration)
+    processes, _ = CONFIGURATIONS[configuration]
+    checkpoint, done = resume_checkpoint(stop, processes)
+    work_dir = train(config, root / f'{configuration}_{stop.replace(" ", "_")}', configuration,
+                     resume=reference / checkpoint)
+
+    per_epoch = iterations_per_epoch(processes)
+    final = f'iter_{EPOCHS * per_epoch}.pth'
+    resumed = CheckpointLoader.load_checkpoint(str(work_dir / final), 'cpu')
+    expected = CheckpointLoader.load_checkpoint(str(reference / final), 'cpu')
+    assert resumed['meta']['iter'] == expected['meta']['iter'] == EPOCHS * per_epoch
+    assert_same_tensors(resumed['state_dict'], expected['state_dict'], 'state_dict')
+    assert_same_tensors(resumed['optimizer'], expected['optimizer'], 'optimizer')
+
+    losses, reference_losses = logged_losses(work_dir), logged_losses(reference)
+    first = per_epoch + done + 1
+    assert sorted(losses) == list(range(first, EPOCHS * per_epoch + 1))
+    assert losses == {step: reference_losses[step] for step in losses}
+    log = run_log(work_dir)
+    trained = re.findall(rf'Epoch\(train\) \[2\]\[(\d+)/{per_epoch}\]', log)
+    assert trained == [str(i) for i in range(done + 1, per_epoch + 1)]
+    if done:
+        assert f'Resuming inside epoch 2: skipping its first {done} batches' in log
