@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.patches import ConnectionPatch, Rectangle  # noqa: E402
 
 ARROW_COLOURS = 'autumn_r'
@@ -60,8 +61,10 @@ def draw_query_attention(frames, geometry, query, keys, out_file, weights=None,
         if weights is not None:
             index = key_map[frame] if video else key_map
             heat = weights[index.clamp(min=0)].masked_fill(index < 0, 0).cpu().numpy()
-            ax.imshow(heat, cmap=HEATMAP_COLOURS, alpha=0.45, vmin=0,
-                      vmax=max(float(weights.max()), 1e-12), interpolation='nearest')
+            top = max(float(weights.max()), 1e-12)
+            # Keys under 2 % of the heaviest stay transparent, so the frame shows through.
+            ax.imshow(np.ma.masked_less(heat, 0.02 * top), cmap=HEATMAP_COLOURS, alpha=0.5,
+                      vmin=0, vmax=top, interpolation='nearest')
         ax.set_title(f't={frame}' if video else 'image', fontsize=9)
         ax.set_axis_off()
 
