@@ -87,7 +87,7 @@ def mmaction_reader():
 
 
 def build_time_check_seconds(ann_file, prefix):
-    """Seconds per video of RobustVideoDataset's skip_broken check with the Kinetics val pipeline."""
+    """Seconds per video of RobustVideoDataset's skip_broken check (Kinetics val pipeline)."""
     pipeline = [dict(type='DecordInit'),
                 dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1,
                      test_mode=True),
@@ -124,8 +124,7 @@ def main():
         check_video(paths[0])  # warm-up: library loading
         ours, reference = per_video_seconds(paths, (check_video, mmaction_reader()))
         start = time.perf_counter()
-        scan_videos(ann_file, root, osp.join(root, 'scan'), workers=args.workers,
-                    progress_file=None)
+        scan_videos(ann_file, root, osp.join(root, 'scan'), workers=args.workers)
         scan_rate = args.videos / (time.perf_counter() - start)
         build_check = build_time_check_seconds(ann_file, root)
 

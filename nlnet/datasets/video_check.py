@@ -16,7 +16,6 @@ Each worker opens its own readers (a reader never crosses a fork).
 import multiprocessing
 import os
 import os.path as osp
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -164,7 +163,7 @@ def _split_of(ann_file):
     return found[0] if len(found) == 1 else None
 
 
-def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=sys.stderr):
+def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=None):
     """Check every video of ``ann_file``, resuming an earlier scan into ``out_dir``.
 
     Args:
@@ -173,7 +172,7 @@ def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=sys.std
         out_dir (str): where ``checked.tsv``, ``broken.txt``, ``ok_list.txt`` and
             ``summary.txt`` are written.
         workers (int): decoding processes (>= 1).
-        progress_file: stream for the progress bar (None: no bar).
+        progress_file: stream for the progress bar with ETA (None: no bar).
 
     Returns:
         ScanResult: the findings for every listed video.

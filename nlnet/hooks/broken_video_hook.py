@@ -6,7 +6,6 @@ in testing with ``strict=False``) and :class:`nlnet.datasets.ReadableAccMetric`
 gathers the latter across ranks. This hook turns both into log lines and
 ``<work_dir>/broken_videos.txt``.
 """
-import logging
 import os.path as osp
 
 from mmengine.dist import all_gather_object, is_main_process
@@ -54,7 +53,8 @@ class BrokenVideoHook(Hook):
     def _write_list(self, runner, broken):
         self._listed.update(broken)
         with open(self._list_path(runner), 'w') as handle:
-            handle.writelines(f'{name}\t{reason}\n' for name, reason in sorted(self._listed.items()))
+            handle.writelines(f'{name}\t{reason}\n'
+                              for name, reason in sorted(self._listed.items()))
 
     def before_run(self, runner):
         self._listed = read_broken_list(self._list_path(runner))

@@ -13,10 +13,10 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from mmengine.config import Config
 from helpers.broken_videos import BROKEN_KINDS, add_broken_videos
-from helpers.video_tools import (DEMO_CONFIG, HELPERS, ROOT, free_port, make_video_data, python_tool, run_log,
-                                 run_tool, shell_tool, write_config)
+from helpers.video_tools import (DEMO_CONFIG, HELPERS, ROOT, free_port, make_video_data,
+                                 python_tool, run_log, run_tool, shell_tool, write_config)
+from mmengine.config import Config
 
 from nlnet.hooks.broken_video_hook import read_broken_list
 

@@ -1,11 +1,13 @@
 """tools/data/check_videos.py and nlnet.datasets.video_check on generated Kinetics-layout videos
 with every kind of broken file mixed in."""
+import importlib.util
+import io
 import os.path as osp
-import sys
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 from helpers.broken_videos import add_broken_videos
-from helpers.video_tools import DEMO_CONFIG, ROOT, make_video_data, run_tool
+from helpers.video_tools import DEMO_CONFIG, ROOT, make_video_data
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 
@@ -16,7 +18,10 @@ DEFAULT_SCOPE = 'mmaction'
 NUM_TRAIN = 6
 # A class whose only listed video is missing: the summary must name it.
 EMPTY_CLASS = '7'
-TOOL = osp.join(ROOT, 'tools', 'data', 'check_videos.py')
+_spec = importlib.util.spec_from_file_location(
+    'check_videos', osp.join(ROOT, 'tools', 'data', 'check_videos.py'))
+check_videos = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check_videos)
 
 
 @pytest.fixture(scope='module')
@@ -32,14 +37,15 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def scan(data, tmp_path_factory):
-    """(out dir, tool run) of a two-worker scan through the command line."""
+    """(out dir, stdout, stderr) of a two-worker scan through the tool's command line."""
     videos, ann_file, _ = data
     out_dir = tmp_path_factory.mktemp('check')
-    run = run_tool([sys.executable, TOOL, ann_file,
-                    videos.videos('train'), '--workers', '2', '--out-dir', out_dir],
-                   out_dir, 'check_videos')
-    assert run.returncode == 0, run.stderr[-4000:]
-    return out_dir, run
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        returncode = check_videos.main([ann_file, videos.videos('train'), '--workers', '2',
+                                        '--out-dir', str(out_dir)])
+    assert returncode == 0, stderr.getvalue()[-4000:]
+    return out_dir, stdout.getvalue(), stderr.getvalue()
 
 
 def read(path):
@@ -49,7 +55,7 @@ def read(path):
 
 def test_finds_exactly_the_broken_videos_with_reasons(data, scan):
     _, _, broken = data
-    out_dir, _ = scan
+    out_dir, _, _ = scan
     found = dict(line.split('\t', 1) for line in read(out_dir / 'broken.txt'))
     assert set(found) == set(broken.values())
     assert found[broken['missing']] == 'file not found'
@@ -61,7 +67,7 @@ def test_finds_exactly_the_broken_videos_with_reasons(data, scan):
 def test_ok_list_is_the_annotation_without_broken_entries_and_trains_without_replacement(
         data, scan):
     videos, _, _ = data
-    out_dir, _ = scan
+    out_dir, _, _ = scan
     assert read(out_dir / 'ok_list.txt') == read(videos.train_ann)
     pipeline = Config.fromfile(DEMO_CONFIG).train_pipeline
     dataset = DATASETS.build(dict(type='RobustVideoDataset', ann_file=str(out_dir / 'ok_list.txt'),
@@ -73,7 +79,7 @@ def test_ok_list_is_the_annotation_without_broken_entries_and_trains_without_rep
 
 def test_summary_counts_reasons_and_classes_beside_kinetics_sizes(data, scan):
     videos, ann_file, _ = data
-    out_dir, run = scan
+    out_dir, stdout, stderr = scan
     labels = {line.split()[1] for line in read(ann_file)}
     readable_labels = {line.split()[1] for line in read(videos.train_ann)}
     summary = read(out_dir / 'summary.txt')
@@ -85,25 +91,27 @@ def test_summary_counts_reasons_and_classes_beside_kinetics_sizes(data, scan):
     assert f'  class {EMPTY_CLASS}: no readable video of 1' in summary
     assert f'  train (original release): 246245 / {NUM_TRAIN + 6} listed, {NUM_TRAIN} readable' \
         in summary
-    assert 'ETA' in run.stderr and summary[0] in run.stdout
+    assert 'ETA' in stderr and summary[0] in stdout
 
 
 def test_an_interrupted_scan_resumes_where_it_stopped(data, scan, tmp_path):
     videos, ann_file, broken = data
-    out_dir, _ = scan
+    out_dir, _, _ = scan
     done = read(out_dir / PROGRESS_NAME)
     # Killed after four videos, in the middle of writing the fifth line.
     with open(tmp_path / PROGRESS_NAME, 'w') as handle:
         handle.write('\n'.join(done[:4]) + '\n' + done[4][:10])
-    result = scan_videos(ann_file, videos.videos('train'), str(tmp_path), progress_file=None)
+    result = scan_videos(ann_file, videos.videos('train'), str(tmp_path))
     assert result.resumed == 4
     assert set(result.broken) == set(broken.values())
     assert sorted(read(tmp_path / PROGRESS_NAME)) == sorted(done)
     assert read(tmp_path / 'broken.txt') == read(out_dir / 'broken.txt')
 
 
-def test_bad_input_names_the_file(data, tmp_path):
+def test_bad_input_names_the_file(data, tmp_path, capsys):
     videos, _, _ = data
+    assert check_videos.main([str(tmp_path / 'nope.txt'), videos.videos('train')]) == 2
+    assert 'check_videos.py: error: annotation file not found:' in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match='annotation file not found: .*nope.txt'):
         scan_videos(str(tmp_path / 'nope.txt'), videos.videos('train'), str(tmp_path))
     bad = tmp_path / 'bad.txt'

@@ -34,7 +34,8 @@ def main(argv=None):
         osp.dirname(osp.abspath(args.ann_file)),
         'check_' + osp.splitext(osp.basename(args.ann_file))[0])
     try:
-        result = scan_videos(args.ann_file, args.data_prefix, out_dir, workers=args.workers)
+        result = scan_videos(args.ann_file, args.data_prefix, out_dir, workers=args.workers,
+                             progress_file=sys.stderr)
     except (FileNotFoundError, ValueError) as error:
         print(f'check_videos.py: error: {error}', file=sys.stderr)
         return 2
