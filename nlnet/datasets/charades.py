@@ -1,0 +1,180 @@
+"""Charades (Sigurdsson et al., 2016): 157 actions, several per video, labelled in time.
+
+On-disk layout of the Charades_v1 release (``data/charades.md``)::
+
+    Charades_v1_480/<id>.mp4          # the videos
+    Charades_v1_train.csv             # id, ..., actions, length
+    Charades_v1_test.csv
+    Charades_v1_classes.txt           # "c000 Holding some clothes", line i is class i
+
+The ``actions`` column lists the video's actions with their time spans in
+seconds, ``c092 11.90 21.20;c147 0.00 12.60``. As in the official recipes
+(PySlowFast's ``charades.py``), a training clip is labelled with the actions
+active during the frames it spans; test videos are labelled with all of their
+actions (every test clip of a video votes for the same label set).
+"""
+import csv
+import math
+import os.path as osp
+from dataclasses import dataclass
+
+import torch
+from mmaction.registry import DATASETS
+from mmengine.fileio import exists
+
+from .robust_video_dataset import RobustVideoDataset
+
+__all__ = ['ActionSpan', 'CharadesDataset', 'load_charades_classes', 'parse_actions',
+           'active_classes']
+
+NUM_CLASSES = 157
+CLIP_LABELS = ('span', 'video')
+# Times in the csv have two decimals; a span ending exactly on a frame's time
+# must include that frame despite float rounding (0.35 s x 20 fps = 6.999...).
+_TIME_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class ActionSpan:
+    """One annotated action: class index and its span in seconds, ends included."""
+
+    label: int
+    start: float
+    end: float
+
+
+def load_charades_classes(path):
+    """Class ids (``c000``, ...) in label order, from ``Charades_v1_classes.txt``."""
+    with open(path) as handle:
+        lines = [line.strip() for line in handle if line.strip()]
+    ids = [line.split(maxsplit=1)[0] for line in lines]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f'{path}: class ids are not unique')
+    return ids
+
+
+def parse_actions(text, class_index, where):
+    """The :class:`ActionSpan` list of one ``actions`` cell (empty for a video without actions).
+
+    Args:
+        text (str): e.g. ``'c092 11.90 21.20;c147 0.00 12.60'``.
+        class_index (dict[str, int]): class id -> label.
+        where (str): file and row, for error messages.
+    """
+    spans = []
+    for item in filter(None, (part.strip() for part in text.split(';'))):
+        fields = item.split()
+        if len(fields) != 3:
+            raise ValueError(f'{where}: action {item!r} is not "<class> <start> <end>"')
+        name, start, end = fields
+        if name not in class_index:
+            raise ValueError(f'{where}: unknown action class {name!r}')
+        try:
+            start, end = float(start), float(end)
+        except ValueError:
+            raise ValueError(f'{where}: action {item!r} has a non-numeric time') from None
+        if not 0 <= start <= end:
+            raise ValueError(f'{where}: action {item!r} does not satisfy 0 <= start <= end')
+        spans.append(ActionSpan(class_index[name], start, end))
+    return spans
+
+
+def active_classes(spans, first_frame, last_frame, fps):
+    """Sorted labels of the actions active on some frame of ``first_frame..last_frame``.
+
+    Frame ``i`` shows time ``i / fps``; an action is active on it when
+    ``start <= i / fps <= end``.
+
+    Args:
+        spans (list[ActionSpan]): the video's actions.
+        first_frame (int): first frame of the clip (0-based).
+        last_frame (int): last frame of the clip, included.
+        fps (float): frames per second of the decoded video.
+    """
+    if fps <= 0:
+        raise ValueError(f'fps must be positive, got {fps}')
+    labels = set()
+    for span in spans:
+        first_active = max(first_frame, math.ceil(span.start * fps - _TIME_TOLERANCE))
+        last_active = min(last_frame, math.floor(span.end * fps + _TIME_TOLERANCE))
+        if first_active <= last_active:
+            labels.add(span.label)
+    return sorted(labels)
+
+
+@DATASETS.register_module()
+class CharadesDataset(RobustVideoDataset):
+    """Charades videos with multi-hot labels, as tolerant of broken files as Kinetics'.
+
+    Each sample's ``label`` is a float tensor of ``num_classes`` zeros and ones.
+    With ``clip_labels='span'`` it is computed after frame sampling from the
+    sampled frames' first and last index and the video's frame rate (decord's
+    ``avg_fps``); the pipeline's reading stage must therefore contain
+    ``SampleFrames``.
+
+    Args:
+        ann_file (str): ``Charades_v1_{train,test}.csv``.
+        class_file (str): ``Charades_v1_classes.txt``.
+        clip_labels (str): ``'span'`` (default in training): the actions active
+            in the clip; ``'video'``: all actions of the video. Test datasets
+            always use ``'video'``.
+        video_ext (str): extension of the files under ``data_prefix['video']``.
+        **kwargs: arguments of :class:`RobustVideoDataset` (``pipeline``,
+            ``data_prefix``, ``test_mode``, ``strict``, ``skip_broken``, ...).
+    """
+
+    def __init__(self, ann_file, class_file, clip_labels='span', video_ext='.mp4', **kwargs):
+        if clip_labels not in CLIP_LABELS:
+            raise ValueError(f'clip_labels must be one of {CLIP_LABELS}, got {clip_labels!r}')
+        for key in ('multi_class', 'num_classes'):
+            if key in kwargs:
+                raise ValueError(f'{key} is set by CharadesDataset (from class_file), not the '
+                                 'config')
+        if not exists(class_file):
+            raise FileNotFoundError(f'class_file {class_file!r} does not exist')
+        self.class_ids = load_charades_classes(class_file)
+        self.clip_labels = 'video' if kwargs.get('test_mode', False) else clip_labels
+        self.video_ext = video_ext
+        super().__init__(ann_file, multi_class=True, num_classes=len(self.class_ids), **kwargs)
+
+    def load_data_list(self):
+        """One dict per csv row: ``filename``, ``video_id``, ``label`` (list), ``actions``."""
+        if not exists(self.ann_file):
+            raise FileNotFoundError(f'ann_file {self.ann_file!r} does not exist')
+        class_index = {name: label for label, name in enumerate(self.class_ids)}
+        with open(self.ann_file, newline='') as handle:
+            reader = csv.DictReader(handle)
+            missing = {'id', 'actions'} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f'{self.ann_file}: missing column(s) {sorted(missing)}')
+            data_list = []
+            for row_number, row in enumerate(reader, start=2):
+                where = f'{self.ann_file}, line {row_number} (video {row["id"]})'
+                spans = parse_actions(row['actions'] or '', class_index, where)
+                data_list.append(dict(
+                    filename=osp.join(self.data_prefix['video'] or '', row['id'] + self.video_ext),
+                    video_id=row['id'],
+                    label=sorted({span.label for span in spans}),
+                    actions=spans))
+        return data_list
+
+    def _reading_stage(self):
+        reading, rest = super()._reading_stage()
+        if self.clip_labels == 'span':
+            if not any(type(t).__name__ == 'SampleFrames' for t in reading):
+                raise ValueError("clip_labels='span' needs SampleFrames in the pipeline before "
+                                 'the last *Decode transform')
+            rest = [self._label_clip] + list(rest)
+        return reading, rest
+
+    def _label_clip(self, results):
+        """Replace the video's labels by those active between the first and last sampled frame."""
+        frames = results['frame_inds']
+        fps = results.get('avg_fps')
+        if fps is None:
+            raise KeyError(f"clip_labels='span' needs the video's frame rate ('avg_fps', set by "
+                           f"DecordInit) for {results['filename']}")
+        label = torch.zeros(self.num_classes)
+        label[active_classes(results['actions'], int(frames.min()), int(frames.max()), fps)] = 1.
+        results['label'] = label
+        return results

@@ -1,0 +1,119 @@
+"""Mean average precision over classes, as Charades and PySlowFast evaluate multi-label video.
+
+The AP of a class ranks the videos by their score for it and averages the
+precision at each positive video's rank. Videos with equal scores share one
+threshold (precision is counted over all of them), so the figure does not
+depend on the order of ties; this is scikit-learn's ``average_precision_score``,
+which PySlowFast's Charades evaluation calls, and Charades' own
+``Charades_v1_classify.m`` on sets without ties. Classes without a positive
+video in the evaluated set have no AP: they are left out of the mean and named
+in the log.
+"""
+import logging
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmengine.registry import METRICS
+
+__all__ = ['average_precision', 'mean_average_precision', 'CharadesMAP']
+
+# Reported without the metric's prefix, as ReadableAccMetric's: they describe the data.
+COUNT_KEYS = ('num_videos', 'num_broken', 'num_classes_scored')
+
+
+def average_precision(scores, positives):
+    """AP of one class with tied scores sharing a threshold.
+
+    Args:
+        scores (ndarray): (N,) scores of the N videos.
+        positives (ndarray): (N,) bool, True for the videos of the class; at least one.
+
+    Returns:
+        float: sum over distinct thresholds t (descending) of
+        (recall(t) - recall(previous t)) x precision(t).
+    """
+    order = np.argsort(-scores, kind='stable')
+    scores, positives = scores[order], positives[order]
+    # The last index of each run of equal scores: a threshold admits the whole run.
+    last_of_run = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    true_positives = np.cumsum(positives)[last_of_run]
+    precision = true_positives / (last_of_run + 1)
+    recall_gain = np.diff(np.r_[0, true_positives]) / true_positives[-1]
+    return float(np.sum(recall_gain * precision))
+
+
+def mean_average_precision(scores, labels):
+    """``(mAP, per-class AP with NaN for classes without positives)``.
+
+    Args:
+        scores (ndarray): (N, C) scores.
+        labels (ndarray): (N, C) multi-hot labels (non-zero = positive).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels) != 0
+    if scores.shape != labels.shape or scores.ndim != 2:
+        raise ValueError(f'scores {scores.shape} and labels {labels.shape} must both be '
+                         '(videos, classes)')
+    per_class = np.full(scores.shape[1], np.nan)
+    for label in np.flatnonzero(labels.any(axis=0)):
+        per_class[label] = average_precision(scores[:, label], labels[:, label])
+    if np.isnan(per_class).all():
+        raise ValueError(f'no class has a positive among the {len(scores)} videos')
+    return float(np.nanmean(per_class)), per_class
+
+
+@METRICS.register_module()
+class CharadesMAP(BaseMetric):
+    """mAP over the classes that have a positive video, from per-video scores and label sets.
+
+    Expects each data sample's ``pred_score`` (C,) and multi-hot ``gt_label`` (C,).
+    Samples marked ``broken_video`` (stand-ins of a lenient
+    :class:`~nlnet.datasets.RobustVideoDataset`) are left out and kept in
+    :attr:`broken_videos`. Metrics: ``<prefix>/mAP`` (a fraction, as
+    PySlowFast's), ``num_videos``, ``num_broken`` and ``num_classes_scored``.
+
+    Args:
+        collect_device (str): as :class:`mmengine.evaluator.BaseMetric`.
+        prefix (str | None): metric prefix; default ``'charades'``.
+    """
+
+    default_prefix = 'charades'
+
+    def __init__(self, collect_device='cpu', prefix=None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.broken_videos = []
+
+    def process(self, data_batch, data_samples):
+        for sample in data_samples:
+            self.results.append(dict(
+                score=sample['pred_score'].detach().cpu().numpy().astype(np.float64),
+                label=np.asarray(sample['gt_label'].detach().cpu().numpy() != 0),
+                broken_video=sample.get('broken_video')))
+
+    def compute_metrics(self, results):
+        readable = [r for r in results if r['broken_video'] is None]
+        self.broken_videos = [r['broken_video'] for r in results if r['broken_video'] is not None]
+        if not readable:
+            raise RuntimeError(f'all {len(results)} evaluated videos are broken')
+        labels = np.stack([r['label'] for r in readable])
+        if labels.ndim != 2 or labels.shape[1] < 2:
+            raise ValueError(f'CharadesMAP needs multi-hot gt_label vectors, got shape '
+                             f'{labels.shape[1:]} per video')
+        mean_ap, per_class = mean_average_precision(np.stack([r['score'] for r in readable]),
+                                                    labels)
+        left_out = np.flatnonzero(np.isnan(per_class))
+        if left_out.size:
+            print_log(f'mAP over {per_class.size - left_out.size} of {per_class.size} classes: '
+                      f'{left_out.size} have no positive among the {len(readable)} videos and '
+                      f'are left out (labels {left_out.tolist()})',
+                      logger='current', level=logging.INFO)
+        return dict(mAP=mean_ap, num_videos=len(readable), num_broken=len(self.broken_videos),
+                    num_classes_scored=int(per_class.size - left_out.size))
+
+    def evaluate(self, size):
+        metrics = super().evaluate(size)
+        if self.prefix:
+            for key in COUNT_KEYS:
+                metrics[key] = metrics.pop(f'{self.prefix}/{key}')
+        return metrics
