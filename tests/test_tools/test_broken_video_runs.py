@@ -4,7 +4,8 @@ of broken video mixed in (missing, empty, truncated, not a video, zero frames).
 Two runs train the tiny demo NL-C2D: one process with 2 persistent dataloader
 workers for 3 epochs (also the fd / worker-memory health check from epoch 2 to
 epoch 3), and 2 torchrun processes for one epoch. Both validate after every
-epoch on a list with the same kinds of broken files.
+epoch on a list with the same kinds of broken files. Testing runs mmengine's
+test loop in this process.
 """
 import json
 import os
@@ -17,7 +18,9 @@ from helpers.broken_videos import BROKEN_KINDS, add_broken_videos
 from helpers.video_tools import (DEMO_CONFIG, HELPERS, ROOT, free_port, make_video_data,
                                  python_tool, run_log, run_tool, shell_tool, write_config)
 from mmengine.config import Config
+from mmengine.runner import Runner
 
+from nlnet.datasets import BrokenVideoError
 from nlnet.hooks.broken_video_hook import read_broken_list
 
 # 11 readable + 5 broken = 16 listed: full batches of 2 on one or two processes.
@@ -159,3 +162,36 @@ def test_two_processes_report_broken_videos_from_every_rank(data, two_processes)
     assert (int(counts[2]), int(counts[3])) == (len(named[0]), len(named[1]))
     val_line = re.search(r'Epoch\(val\) \[1\]\[\d+/\d+\] +acc/top1.*', log)[0]
     assert f'num_videos: {NUM_VAL}' in val_line and f'num_broken: {len(BROKEN_KINDS)}' in val_line
+
+
+def run_test(data, work_dir, ann_file, strict):
+    """Metrics of mmengine's test loop over the demo config's 10 clips x 3 crops on ``ann_file``
+    (model initialised from seed 0: the same weights in every call)."""
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.work_dir = str(work_dir)
+    cfg.randomness = dict(seed=0)
+    cfg.test_dataloader.update(num_workers=0, persistent_workers=False)
+    cfg.test_dataloader.dataset.update(
+        ann_file=ann_file, data_prefix=dict(video=data.videos.videos('val')), strict=strict)
+    cfg.test_evaluator = dict(type='ReadableAccMetric')
+    return Runner.from_cfg(cfg).test()
+
+
+def test_testing_scores_exactly_the_readable_videos(data, tmp_path):
+    clean = run_test(data, tmp_path / 'clean', data.videos.val_ann, strict=False)
+    mixed = run_test(data, tmp_path / 'mixed', data.val_ann, strict=False)
+    assert clean['num_videos'] == mixed['num_videos'] == NUM_VAL
+    assert (clean['num_broken'], mixed['num_broken']) == (0, len(BROKEN_KINDS))
+    for key in ('acc/top1', 'acc/top5', 'acc/mean1'):
+        assert mixed[key] == clean[key], key
+    listed = read_broken_list(tmp_path / 'mixed' / 'broken_videos.txt')
+    assert set(listed) == set(data.val_broken.values())
+    assert 'testing: broken video' in run_log(tmp_path / 'mixed')
+
+
+def test_strict_testing_stops_naming_the_first_broken_video(data, tmp_path):
+    # The list's first broken entry (second line) is the missing file.
+    with pytest.raises(BrokenVideoError,
+                       match=f'cannot read video {re.escape(data.val_broken["missing"])}: '
+                       'file not found'):
+        run_test(data, tmp_path, data.val_ann, strict=True)
