@@ -60,11 +60,17 @@ def resume_checkpoint(stop, processes):
     return f'iter_{per_epoch + done}.pth', done
 
 
-def train(config, work_dir, configuration, resume=None):
-    """Train as ``tools/train.py --seed 0 --deterministic --no-validate [--resume CKPT]``."""
+def train(config, work_dir, configuration, resume=None, overrides=None):
+    """Train as ``tools/train.py --seed 0 --deterministic --no-validate [--resume CKPT]``.
+
+    Args:
+        overrides (dict | None): config entries replaced as a whole (one process only).
+    """
     processes, loader = CONFIGURATIONS[configuration]
     if processes == 1:
         cfg = Config.fromfile(config)
+        for key, value in (overrides or {}).items():
+            setattr(cfg, key, value)
         cfg.merge_from_dict({f'train_dataloader.{key}': value for key, value in loader.items()})
         cfg.merge_from_dict(dict(work_dir=str(work_dir), experiment_name=work_dir.name,
                                  randomness=dict(seed=0, deterministic=True),
@@ -89,6 +95,14 @@ def logged_losses(work_dir):
     with open(scalars) as handle:
         lines = [json.loads(line) for line in handle]
     return {line['iter']: line['loss'] for line in lines if 'loss' in line}
+
+
+def assert_same_checkpoints(work_dir, reference, final, iterations):
+    resumed = CheckpointLoader.load_checkpoint(str(work_dir / final), 'cpu')
+    expected = CheckpointLoader.load_checkpoint(str(reference / final), 'cpu')
+    assert resumed['meta']['iter'] == expected['meta']['iter'] == iterations
+    assert_same_tensors(resumed['state_dict'], expected['state_dict'], 'state_dict')
+    assert_same_tensors(resumed['optimizer'], expected['optimizer'], 'optimizer')
 
 
 def assert_same_tensors(ours, theirs, path):
@@ -150,12 +164,8 @@ def test_resumed_run_ends_with_the_uninterrupted_weights_and_losses(configuratio
                      resume=reference / checkpoint)
 
     per_epoch = iterations_per_epoch(processes)
-    final = f'iter_{EPOCHS * per_epoch}.pth'
-    resumed = CheckpointLoader.load_checkpoint(str(work_dir / final), 'cpu')
-    expected = CheckpointLoader.load_checkpoint(str(reference / final), 'cpu')
-    assert resumed['meta']['iter'] == expected['meta']['iter'] == EPOCHS * per_epoch
-    assert_same_tensors(resumed['state_dict'], expected['state_dict'], 'state_dict')
-    assert_same_tensors(resumed['optimizer'], expected['optimizer'], 'optimizer')
+    assert_same_checkpoints(work_dir, reference, f'iter_{EPOCHS * per_epoch}.pth',
+                            EPOCHS * per_epoch)
 
     losses, reference_losses = logged_losses(work_dir), logged_losses(reference)
     first = per_epoch + done + 1
@@ -166,3 +176,19 @@ def test_resumed_run_ends_with_the_uninterrupted_weights_and_losses(configuratio
     assert trained == [str(i) for i in range(done + 1, per_epoch + 1)]
     if done:
         assert f'Resuming inside epoch 2: skipping its first {done} batches' in log
+
+
+def test_iteration_based_run_resumed_in_its_second_pass_ends_like_the_uninterrupted_one(
+        workspace):
+    """mmengine's iteration loop advances a resumed run by reading the trained batches; the
+    second pass over the data (sampler epoch 1) starts after iteration 4."""
+    root, config = workspace
+    iterations = 6
+    overrides = dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=iterations),
+                     log_processor=dict(window_size=1, by_epoch=False), custom_hooks=[])
+    reference = train(config, root / 'iter_loop_uninterrupted', 'workers0', overrides=overrides)
+    work_dir = train(config, root / 'iter_loop_resumed', 'workers0', overrides=overrides,
+                     resume=reference / 'iter_5.pth')
+    assert_same_checkpoints(work_dir, reference, f'iter_{iterations}.pth', iterations)
+    losses = logged_losses(work_dir)
+    assert losses == {iterations: logged_losses(reference)[iterations]}
