@@ -1,27 +1,29 @@
-"""Top-k / mean-class accuracy over the readable videos only.
+"""Metrics over the readable videos only.
 
 With ``RobustVideoDataset(test_mode=True, strict=False)`` a broken video's place
 in the batch is taken by a readable one marked ``broken_video`` (a full batch
-keeps distributed ranks in step). This metric drops the marked samples after
-the results of all ranks are gathered, reports how many videos it scored and
-how many were broken, and keeps the broken ones in :attr:`broken_videos` for
-:class:`BrokenVideoHook` to list.
+keeps distributed ranks in step). :class:`ReadableVideosOnly` makes a metric
+drop the marked samples after the results of all ranks are gathered, report
+how many videos it scored and how many were broken, and keep the broken ones
+in ``broken_videos`` for :class:`BrokenVideoHook` to list.
+:class:`ReadableAccMetric` is MMAction2's accuracy with it.
 """
 from mmaction.evaluation import AccMetric
 from mmaction.registry import METRICS
 
-__all__ = ['ReadableAccMetric']
+__all__ = ['ReadableVideosOnly', 'ReadableAccMetric']
 
-# Reported without the metric's prefix: they describe the data, not accuracy.
+# Reported without the metric's prefix: they describe the data, not the score.
 COUNT_KEYS = ('num_videos', 'num_broken')
+MARK = 'broken_video'
 
 
-@METRICS.register_module()
-class ReadableAccMetric(AccMetric):
-    """:class:`mmaction.evaluation.AccMetric` that leaves out broken videos.
+class ReadableVideosOnly:
+    """Mixin for an mmengine ``BaseMetric`` whose ``process`` appends one result per sample.
 
-    Adds ``num_videos`` (videos scored) and ``num_broken`` (videos left out) to
-    the metrics. Takes the arguments of :class:`AccMetric`.
+    Put it first in the bases: ``class M(ReadableVideosOnly, SomeMetric)``. Adds
+    ``num_videos`` (videos scored) and ``num_broken`` (videos left out) to the
+    metrics.
 
     Attributes:
         broken_videos (list[dict]): ``filename``, ``label`` and ``reason`` of
@@ -37,14 +39,15 @@ class ReadableAccMetric(AccMetric):
         super().process(data_batch, data_samples)
         results = self.results[first:]
         if len(results) != len(data_samples):
-            raise RuntimeError(f'{type(self).__name__} expects one AccMetric result per sample, '
-                               f'got {len(results)} for {len(data_samples)}')
+            raise RuntimeError(f'{type(self).__name__} expects one result per sample from '
+                               f'process(), got {len(results)} for {len(data_samples)}')
         for result, sample in zip(results, data_samples):
-            result['broken_video'] = sample.get('broken_video')
+            result[MARK] = sample.get(MARK)
 
     def compute_metrics(self, results):
-        readable = [r for r in results if r['broken_video'] is None]
-        self.broken_videos = [r['broken_video'] for r in results if r['broken_video'] is not None]
+        self.broken_videos = [r[MARK] for r in results if r[MARK] is not None]
+        readable = [{key: value for key, value in r.items() if key != MARK}
+                    for r in results if r[MARK] is None]
         if not readable:
             raise RuntimeError(f'all {len(results)} evaluated videos are broken, e.g. '
                                f'{self.broken_videos[0]["filename"]}')
@@ -58,3 +61,11 @@ class ReadableAccMetric(AccMetric):
             for key in COUNT_KEYS:
                 metrics[key] = metrics.pop(f'{self.prefix}/{key}')
         return metrics
+
+
+@METRICS.register_module()
+class ReadableAccMetric(ReadableVideosOnly, AccMetric):
+    """:class:`mmaction.evaluation.AccMetric` over the readable videos only.
+
+    Takes the arguments of :class:`AccMetric`; see :class:`ReadableVideosOnly`.
+    """
