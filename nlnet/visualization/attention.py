@@ -69,8 +69,9 @@ class BlockGeometry:
         cell = []
         for axis, value, size, scale in zip(self.axes, coords, self.input_size, self.scale):
             if not 0 <= value < size:
+                shape = 'x'.join(map(str, self.input_size))
                 raise ValueError(f'query {tuple(coords)}: {axis}={value} is outside the input '
-                                 f'(0 <= {axis} < {size}; input {"x".join(map(str, self.input_size))})')
+                                 f'(0 <= {axis} < {size}; input {shape})')
             cell.append(int(value // scale))
         return _flat(cell, self.grid)
 

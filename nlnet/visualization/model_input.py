@@ -91,14 +91,13 @@ def _pipeline_input(task, path):
 
 
 @torch.no_grad()
-def run_model(model, cfg, path, dtype=torch.float32):
+def run_model(model, cfg, path):
     """Run ``model`` once on the file ``path`` (video or image, by the config's task).
 
     Args:
         model (nn.Module): from :func:`build_model`.
         cfg (Config): its config.
         path (str): the input file.
-        dtype (torch.dtype): the blocks' inputs are kept in this dtype.
 
     Returns:
         ModelRun
@@ -119,7 +118,7 @@ def run_model(model, cfg, path, dtype=torch.float32):
 
     block_inputs = {}
     handles = [block.register_forward_pre_hook(
-        lambda module, args, name=name: block_inputs.__setitem__(name, args[0].to(dtype)))
+        lambda module, args, name=name: block_inputs.__setitem__(name, args[0].detach()))
         for name, block in non_local_blocks(model).items()]
     try:
         samples = model(**data, mode='predict')

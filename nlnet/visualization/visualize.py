@@ -4,7 +4,6 @@ import json
 import os
 import os.path as osp
 
-import torch
 
 from .attention import (BlockGeometry, box_centre, non_local_blocks, query_attention,
                         strongest_queries, top_keys)

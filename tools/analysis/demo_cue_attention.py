@@ -5,8 +5,8 @@
 
 Prints the share of attention that queries on the board's answer square put on
 the cue square, and on the cue frames (means over the split's videos), beside
-what a uniform block would put there, writes it to ``<out-dir>/cue_share.json``, and draws Figure-3-style
-attention maps of the first ``--figures`` videos. See
+what a uniform block would put there, writes it to ``<out-dir>/cue_share.json``,
+and draws Figure-3-style attention maps of the first ``--figures`` videos. See
 :mod:`nlnet.visualization.demo_cue`.
 """
 import argparse
