@@ -1,4 +1,5 @@
 """The demo's cue-attention share: which queries and keys it takes, on the generator's layout."""
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -13,6 +14,17 @@ from nlnet.visualization.demo_cue import (answer_centre, board_clip_frames, cue_
 LAYOUT = dict(cue_frames=[0, 6], probe_frames=[14, 20], cue_box=[12, 20, 20, 28],
               board_boxes=[[7, 6, 15, 14], [5, 21, 13, 29], [21, 6, 29, 14], [24, 19, 32, 27]])
 FRAME_INDS = [2, 4, 6, 8, 10, 12, 14, 16]
+
+
+def test_generator_layout_is_where_the_squares_are():
+    frames, label, layout = make_demo.DemoVideoSpec().render(np.random.default_rng(3))
+    top, left, bottom, right = layout['cue_box']
+    cue = frames[layout['cue_frames'][0]]
+    assert (cue[top:bottom, left:right] == cue[top, left]).all() and cue[top, left].any()
+    assert cue.any(-1).sum() == (bottom - top) * (right - left)  # nothing else is drawn
+    board = frames[layout['probe_frames'][1] - 1]
+    top, left, bottom, right = layout['board_boxes'][label]
+    assert (board[top:bottom, left:right] == cue[layout['cue_box'][0], layout['cue_box'][1]]).all()
 
 
 def test_cue_keys_answer_centre_and_board_frames():
