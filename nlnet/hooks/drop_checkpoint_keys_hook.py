@@ -2,6 +2,7 @@
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from mmengine.runner import BaseLoop
 
 __all__ = ['DropCheckpointKeysHook']
 
@@ -16,8 +17,9 @@ class DropCheckpointKeysHook(Hook):
     in their place, so that everything else loads strictly (nlnet's checkpoint
     check and mmengine's loader see an exact match; any other missing or
     mis-shaped key still stops the run) and the run logs one line naming the
-    dropped keys. On ``resume`` the checkpoint is the run's own and loads
-    whole.
+    dropped keys. Only training runs that start from ``load_from`` drop keys:
+    on ``resume`` the checkpoint is the run's own, and a test run
+    (``tools/test.py``) loads the checkpoint it tests whole.
 
     Args:
         prefixes (list[str]): state-dict key prefixes, e.g. ``['cls_head.fc_cls.']``.
@@ -36,9 +38,17 @@ class DropCheckpointKeysHook(Hook):
     def _dropped(self, key):
         return key.startswith(self.prefixes)
 
+    @staticmethod
+    def _fine_tuning(runner):
+        """True when ``runner.train()`` loads ``load_from`` (not resume, not a test run).
+
+        mmengine exposes neither flag: ``train()`` builds the train loop before
+        loading, while ``test()`` and ``val()`` leave its config unbuilt.
+        """
+        return not runner._resume and isinstance(runner._train_loop, BaseLoop)
+
     def after_load_checkpoint(self, runner, checkpoint):
-        # mmengine keeps no public flag telling resume from load_from apart.
-        if runner._resume:
+        if not self._fine_tuning(runner):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         own = {key: value for key, value in model.state_dict().items() if self._dropped(key)}
