@@ -11,7 +11,7 @@ from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blob
                              video_blob_shapes, with_training_state, write_python2_pickle)
 from test_official_numerics import CONFIG_DIR, NUM_CLASSES, WIDTH, tiny_model
 
-from nlnet.converters import blob_name_of_key
+from nlnet.converters import blob_name_of_key, configs_fitting
 
 TOOL = osp.join(osp.dirname(osp.dirname(osp.dirname(CONFIG_DIR))), 'tools',
                 'model_converters', 'caffe2_to_nlnet.py')
@@ -49,13 +49,15 @@ def test_converts_into_the_config_model(monkeypatch, tmp_path, tiny_config):
                                   blobs[blob_name_of_key(key)]), key
 
 
-def test_without_config_a_misfit_is_reported(monkeypatch, tmp_path):
-    """A reduced-width pickle fits none of the (full-size) official configs."""
+def test_configs_fitting_names_the_fitting_config(tmp_path, tiny_config):
+    """What the tool does without --config, on two candidates."""
     pkl = str(tmp_path / 'tiny.pkl')
     write_python2_pickle(pkl, dict(blobs=random_blobs(
         video_blob_shapes(OFFICIAL_CONFIGS[CONFIG], WIDTH, NUM_CLASSES))))
-    assert run_tool(monkeypatch, pkl, str(tmp_path / 'out.pth')) == 1
-    assert not osp.exists(tmp_path / 'out.pth')
+    full_size = osp.join(CONFIG_DIR, CONFIG)
+    fitting, reasons = configs_fitting(pkl, [full_size, tiny_config])
+    assert fitting == [tiny_config]
+    assert 'conv1_w: shape (4, 3, 5, 7, 7)' in reasons[full_size]
 
 
 def test_imagenet_mode(monkeypatch, tmp_path):

@@ -1,0 +1,64 @@
+"""tools/test.py with an official config on a generated Kinetics-layout set: a converted
+checkpoint and the raw official pickle give identical dumps."""
+import importlib.util
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from helpers.video_tools import ROOT, make_video_data
+from official_caffe2 import (OFFICIAL_CONFIGS, random_blobs, video_blob_shapes,
+                             with_training_state, write_python2_pickle)
+from test_official_numerics import CONFIG_DIR, WIDTH
+
+from nlnet.converters import convert_official_video_model
+
+CONFIG = 'nl-i3d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py'
+NUM_CLASSES = 4  # the demo dataset's
+
+
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory):
+    """A tiny official NL-I3D config on 2 generated validation videos, and its official
+    pickle (random weights in the official layout)."""
+    root = tmp_path_factory.mktemp('official')
+    data = make_video_data(root / 'data', num_train=2, num_val=2)
+    config = root / 'tiny_official.py'
+    config.write_text(
+        f'_base_ = [{osp.join(CONFIG_DIR, CONFIG)!r}]\n'
+        f'model = dict(backbone=dict(base_channels={WIDTH}), '
+        f'cls_head=dict(in_channels={32 * WIDTH}, num_classes={NUM_CLASSES}))\n'
+        f'test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False, '
+        f'dataset=dict(ann_file={data.val_ann!r}, '
+        f'data_prefix=dict(video={data.videos("val")!r})))\n')
+    blobs = random_blobs(video_blob_shapes(OFFICIAL_CONFIGS[CONFIG], WIDTH, NUM_CLASSES))
+    write_python2_pickle(root / 'official.pkl', dict(blobs=with_training_state(blobs)))
+    return root, str(config)
+
+
+def load_test_tool():
+    """tools/test.py as a module: run in this process, its start-up costs nothing twice."""
+    spec = importlib.util.spec_from_file_location('nlnet_test_tool',
+                                                  osp.join(ROOT, 'tools', 'test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def dumped_samples(root, config, checkpoint, name):
+    dump = root / f'{name}.pkl'
+    load_test_tool().main([config, str(checkpoint), '--work-dir', str(root / name),
+                      '--dump', str(dump)])
+    with open(dump, 'rb') as handle:
+        return pickle.load(handle)['samples']
+
+
+def test_converted_checkpoint_tests(workspace):
+    root, config = workspace
+    model, _ = convert_official_video_model(str(root / 'official.pkl'), config)
+    torch.save(dict(state_dict=model.state_dict()), root / 'converted.pth')
+    samples = dumped_samples(root, config, root / 'converted.pth', 'converted')
+    assert len(samples) == 2
+    scores = np.stack([s['pred_score'] for s in samples])
+    assert scores.shape == (2, NUM_CLASSES) and np.allclose(scores.sum(1), 1)
