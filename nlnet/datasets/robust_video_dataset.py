@@ -95,6 +95,9 @@ class RobustVideoDataset(VideoDataset):
 
     def __init__(self, *args, strict=True, skip_broken=False, **kwargs):
         test_mode = kwargs.get('test_mode', False)
+        for name, value in (('strict', strict), ('skip_broken', skip_broken)):
+            if not isinstance(value, bool):
+                raise TypeError(f'{name} must be True or False, got {value!r}')
         if skip_broken and not test_mode:
             raise ValueError('skip_broken=True needs test_mode=True: during training broken '
                              'videos are always replaced by other samples')

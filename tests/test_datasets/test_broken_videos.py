@@ -86,9 +86,11 @@ def test_training_sample_records_the_broken_videos_it_replaces(data):
                    for entry in sample.replaced_videos)
 
 
-def test_lenient_mode_is_only_for_testing(data):
+def test_lenient_mode_is_only_for_testing_and_strict_is_a_bool(data):
     with pytest.raises(ValueError, match='strict=False needs test_mode=True'):
         build(data, 'train', strict=False)
+    with pytest.raises(TypeError, match="strict must be True or False, got 'no'"):
+        build(data, 'val', test_mode=True, strict='no')
 
 
 def test_build_time_check_leaves_no_reader_to_inherit(data):
