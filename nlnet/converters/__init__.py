@@ -4,11 +4,12 @@ from .caffe2_blobs import (Caffe2ConversionError, blob_name_of_key, caffe2_to_mo
 from .caffe2_pickle import (UnsafeCaffe2PickleError, load_caffe2_blobs,
                             read_caffe2_blobs_if_official)
 from .official import (build_recognizer, configs_fitting, convert_official_imagenet_model,
-                       convert_official_video_model)
+                       convert_official_video_model, official_checkpoint)
 
 __all__ = [
     'Caffe2ConversionError', 'UnsafeCaffe2PickleError', 'blob_name_of_key',
     'build_recognizer', 'caffe2_to_model_state_dict', 'caffe2_to_state_dict',
     'caffe2_to_torchvision_resnet', 'configs_fitting', 'convert_official_imagenet_model',
-    'convert_official_video_model', 'load_caffe2_blobs', 'read_caffe2_blobs_if_official'
+    'convert_official_video_model', 'load_caffe2_blobs', 'official_checkpoint',
+    'read_caffe2_blobs_if_official'
 ]

@@ -11,6 +11,8 @@ import zipfile
 
 import numpy as np
 
+from ..compat import UnsafeCheckpointError
+
 __all__ = ['Caffe2Unpickler', 'UnsafeCaffe2PickleError', 'load_caffe2_blobs',
            'read_caffe2_blobs_if_official']
 
@@ -29,8 +31,9 @@ _ALLOWED_GLOBALS = {
 TRAINING_STATE_BLOBS = ('model_iter', 'lr')
 
 
-class UnsafeCaffe2PickleError(pickle.UnpicklingError):
-    """An official-looking pickle names a global other than numpy's array constructors."""
+class UnsafeCaffe2PickleError(UnsafeCheckpointError):
+    """An official-looking pickle names a global other than numpy's array constructors
+    (a :class:`~nlnet.compat.UnsafeCheckpointError`, as torch checkpoints that do)."""
 
 
 class Caffe2Unpickler(pickle.Unpickler):

@@ -1,14 +1,16 @@
 """Official Caffe2 checkpoints -> nlnet models and mmengine checkpoints (one step each)."""
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
+from ..compat import CorruptCheckpointError
 from .caffe2_blobs import (Caffe2ConversionError, caffe2_to_model_state_dict,
-                           caffe2_to_torchvision_resnet)
-from .caffe2_pickle import load_caffe2_blobs
+                           caffe2_to_state_dict, caffe2_to_torchvision_resnet)
+from .caffe2_pickle import load_caffe2_blobs, read_caffe2_blobs_if_official
 
 __all__ = ['build_recognizer', 'convert_official_video_model', 'convert_official_imagenet_model',
-           'configs_fitting']
+           'configs_fitting', 'official_checkpoint']
 
 
 def build_recognizer(config, device=None):
@@ -66,3 +68,31 @@ def convert_official_imagenet_model(pkl, logger=None):
     logger.info(f'{pkl}: {len(state_dict)} tensors in torchvision ResNet layout; '
                 f'{len(dropped)} optimiser-state blobs dropped: {dropped}')
     return state_dict, dropped
+
+
+def official_checkpoint(filename, logger=None):
+    """An official Caffe2 pickle as the checkpoint dict mmengine loads, or None when
+    ``filename`` is not one (decided by content: a pickled dict of numpy blobs).
+
+    A video model (5-dim ``conv1_w``) gets nlnet's recognizer keys, which the runner then
+    loads (strictly in ``tools/test.py``); an ImageNet ResNet (4-dim ``conv1_w``) gets
+    torchvision's layout, which ``VideoResNet(pretrained=...)`` inflates.
+
+    Raises:
+        UnsafeCaffe2PickleError: the pickle names a global other than numpy's.
+        CorruptCheckpointError: it holds blobs that are no official parameter names.
+    """
+    blobs = read_caffe2_blobs_if_official(filename)
+    if blobs is None:
+        return None
+    imagenet = np.ndim(blobs.get('conv1_w')) == 4
+    try:
+        state_dict, dropped = (caffe2_to_torchvision_resnet if imagenet else
+                               caffe2_to_state_dict)(blobs, filename)
+    except Caffe2ConversionError as error:
+        raise CorruptCheckpointError(str(error)) from error
+    kind = 'ImageNet ResNet, in torchvision layout' if imagenet else 'video model'
+    (logger or MMLogger.get_current_instance()).info(
+        f'{filename} is an official Caffe2 checkpoint ({kind}): converted on the fly, '
+        f'{len(state_dict)} tensors, {len(dropped)} optimiser-state blobs dropped')
+    return dict(state_dict=state_dict, meta=dict(converted_from='caffe2', dropped_blobs=dropped))
