@@ -217,8 +217,28 @@ def _grouped_nonlocal(x, blobs, prefix, group_size):
 def official_forward(official, blobs, x):
     """Logits of the official train/val net (pool5 over the whole res5 map, as at 224
     crops, then the FC ``pred``) on x (N, 3, T, H, W), float64."""
-    blobs = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in blobs.items()
-             if isinstance(v, np.ndarray)}
+    features = official_res5(official, blobs, x).mean(dim=(2, 3, 4))
+    return features @ _tensors(blobs)['pred_w'].T + _tensors(blobs)['pred_b']
+
+
+def official_test_scores(official, blobs, x):
+    """Class probabilities of the official test net (split 'test', TEST_FULLY_CONV):
+    pool5 (T, 7, 7) at stride 1, ``pred`` as a 1x1x1 conv, softmax per position, mean."""
+    res5 = official_res5(official, blobs, x)
+    pooled = F.avg_pool3d(res5, kernel_size=(res5.shape[2], 7, 7), stride=1)
+    weight = _tensors(blobs)['pred_w']
+    pred = F.conv3d(pooled, weight.reshape(*weight.shape, 1, 1, 1), _tensors(blobs)['pred_b'])
+    return torch.softmax(pred, dim=1).mean(dim=(2, 3, 4))
+
+
+def _tensors(blobs):
+    return {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in blobs.items()
+            if isinstance(v, np.ndarray)}
+
+
+def official_res5(official, blobs, x):
+    """res5 features of the official net on x (N, 3, T, H, W), float64."""
+    blobs = _tensors(blobs)
     temp = TEMP_CONVS[official.arc]
     conv1_stride, pool1 = STEMS[official.stem]
     x = _conv(x, blobs, 'conv1', (conv1_stride, 2, 2), (temp[0][0], 3, 3))
@@ -245,5 +265,4 @@ def official_forward(official, blobs, x):
                      _spacetime_nonlocal(x, blobs, nl))
         if stage == 0:
             x = F.max_pool3d(x, kernel_size=(2, 1, 1), stride=(2, 1, 1))  # pool2
-    features = x.mean(dim=(2, 3, 4))
-    return features @ blobs['pred_w'].T + blobs['pred_b']
+    return x

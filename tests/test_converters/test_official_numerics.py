@@ -5,8 +5,9 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from official_caffe2 import (OFFICIAL_CONFIGS, official_forward, random_blobs,
-                             video_blob_shapes, with_training_state, write_python2_pickle)
+from official_caffe2 import (OFFICIAL_CONFIGS, official_forward, official_test_scores,
+                             random_blobs, video_blob_shapes, with_training_state,
+                             write_python2_pickle)
 
 from nlnet.converters import build_recognizer, caffe2_to_model_state_dict, load_caffe2_blobs
 
@@ -54,3 +55,22 @@ def test_converted_model_gives_the_official_logits(config, frames, tmp_path):
     torch.testing.assert_close(ours, torch.log_softmax(expected, dim=-1), rtol=1e-10,
                                atol=1e-10)
     assert 'model_iter' in dropped and 'conv1_w_momentum' in dropped
+
+
+def test_fully_convolutional_test_scores_at_256():
+    """A 256 crop leaves res5 at 8x8: the official test net scores 2 x 2 pool5 windows;
+    nlnet's FullyConvHead gives the same probabilities (mmaction's 'prob' averaging)."""
+    config = 'nl-i3d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py'
+    official = OFFICIAL_CONFIGS[config]
+    blobs = random_blobs(video_blob_shapes(official, WIDTH, NUM_CLASSES), seed=2)
+    model = tiny_model(config).double().eval()
+    state_dict, _ = caffe2_to_model_state_dict(blobs, model.state_dict())
+    model.load_state_dict(state_dict, strict=True)
+    x = torch.randn(1, 3, 2, 256, 256, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        features = model.backbone(x)
+        ours = torch.softmax(model.cls_head(features), dim=-1)
+        expected = official_test_scores(official, blobs, x)
+    assert features.shape[-2:] == (8, 8)
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-10)
