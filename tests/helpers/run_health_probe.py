@@ -4,9 +4,9 @@ Imported by the training subprocess through the config's ``custom_imports``
 (the tests put ``tests/helpers`` on its ``PYTHONPATH``).
 
 * ``RunHealthProbeHook`` writes ``<work_dir>/health_rank<R>.json``: the size of
-  every training batch, and after each epoch the process's open file
-  descriptors and the resident memory of each of its child processes (the
-  persistent dataloader workers).
+  every training batch, and after each epoch the open file descriptors of the
+  process and of each of its child processes (the persistent dataloader
+  workers) and the children's resident memory.
 * ``WarnFromWorker`` is a pass-through transform that logs one warning per
   dataloader worker process, to show where worker warnings end up.
 """
@@ -23,8 +23,8 @@ from mmengine.registry import HOOKS, TRANSFORMS
 from torch.utils.data import get_worker_info
 
 
-def open_fds():
-    return len(os.listdir('/proc/self/fd'))
+def open_fds(pid='self'):
+    return len(os.listdir(f'/proc/{pid}/fd'))
 
 
 def child_pids():
@@ -52,8 +52,10 @@ class RunHealthProbeHook(Hook):
         self.record['batch_sizes'].append(len(data_batch['data_samples']))
 
     def after_train_epoch(self, runner):
+        workers = child_pids()
         self.record['epochs'].append(dict(
-            fds=open_fds(), workers={pid: resident_kib(pid) for pid in child_pids()}))
+            fds=open_fds(), workers={pid: resident_kib(pid) for pid in workers},
+            worker_fds={pid: open_fds(pid) for pid in workers}))
         with open(osp.join(runner.work_dir, f'health_rank{get_rank()}.json'), 'w') as handle:
             json.dump(self.record, handle)
 
