@@ -29,7 +29,7 @@ LISTED = NUM_TRAIN + len(BROKEN_KINDS)
 EPOCHS = 3
 # Growth allowed from the end of epoch 2 to the end of epoch 3 (measured: 0-40 KiB, no fd).
 # Each worker reads 8 videos an epoch; a decord reader left open in each read added
-# 2 MiB and 8 fds per worker and epoch.
+# 2 MiB per worker and epoch (and keeps its file open: one fd each).
 MAX_NEW_FDS = 2
 MAX_WORKER_GROWTH_KIB = 1024
 # The demo's training pipeline behind a transform that logs a warning from each worker.
