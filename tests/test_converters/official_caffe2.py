@@ -138,7 +138,7 @@ def with_training_state(blobs):
     state = dict(blobs)
     for name, value in blobs.items():
         if not name.endswith(('_rm', '_riv')):
-            state[f'{name}_momentum'] = np.zeros_like(value)
+            state[f'{name}_momentum'] = np.zeros(value.shape, value.dtype)
     state['model_iter'] = 400000
     state['lr'] = np.array([1e-4], dtype=np.float32)
     return state

@@ -20,10 +20,10 @@ NUM_CLASSES = 4  # the demo dataset's
 
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory):
-    """A tiny official NL-I3D config on 2 generated validation videos, and its official
+    """A tiny official NL-I3D config on a generated validation video, and its official
     pickle (random weights in the official layout)."""
     root = tmp_path_factory.mktemp('official')
-    data = make_video_data(root / 'data', num_train=2, num_val=2)
+    data = make_video_data(root / 'data', num_train=1, num_val=1)
     config = root / 'tiny_official.py'
     config.write_text(
         f'_base_ = [{osp.join(CONFIG_DIR, CONFIG)!r}]\n'
@@ -59,6 +59,6 @@ def test_converted_checkpoint_tests(workspace):
     model, _ = convert_official_video_model(str(root / 'official.pkl'), config)
     torch.save(dict(state_dict=model.state_dict()), root / 'converted.pth')
     samples = dumped_samples(root, config, root / 'converted.pth', 'converted')
-    assert len(samples) == 2
+    assert len(samples) == 1
     scores = np.stack([s['pred_score'] for s in samples])
-    assert scores.shape == (2, NUM_CLASSES) and np.allclose(scores.sum(1), 1)
+    assert scores.shape == (1, NUM_CLASSES) and np.allclose(scores.sum(1), 1)
