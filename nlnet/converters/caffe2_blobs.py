@@ -38,8 +38,11 @@ _CONV_PARAMS = {'w': 'weight', 'b': 'bias'}
 _NORM_PARAMS = {'s': 'weight', 'b': 'bias', 'rm': 'running_mean', 'riv': 'running_var'}
 _BRANCHES = {'2a': 'conv1', '2b': 'conv2', '2c': 'conv3', '1': 'downsample'}
 _NON_LOCAL_CONVS = {'theta': 'theta', 'phi': 'phi', 'g': 'g', 'out': 'conv_out'}
+_CONV_SUFFIXES, _NORM_SUFFIXES, _BRANCH_NAMES, _NON_LOCAL_NAMES = (
+    {key: blob for blob, key in names.items()}
+    for names in (_CONV_PARAMS, _NORM_PARAMS, _BRANCHES, _NON_LOCAL_CONVS))
 
-_STEM_CONV = re.compile(r'conv1_(?P<p>w)')
+_STEM_CONV = re.compile(r'conv1_w')
 _STEM_NORM = re.compile(r'res_conv1_bn_(?P<p>s|b|rm|riv)')
 _BLOCK = re.compile(r'res(?P<stage>[2-5])_(?P<block>\d+)_branch(?P<branch>2a|2b|2c|1)'
                     r'(?P<bn>_bn)?_(?P<p>w|s|b|rm|riv)')
@@ -62,7 +65,7 @@ def _param(params, match, blob):
 
 def _key_of_blob(blob):
     """nlnet key of a Caffe2 parameter blob (None if the name is not an official one)."""
-    if m := _STEM_CONV.fullmatch(blob):
+    if _STEM_CONV.fullmatch(blob):
         return 'backbone.conv1.conv.weight'
     if m := _STEM_NORM.fullmatch(blob):
         return f'backbone.conv1.bn.{_NORM_PARAMS[m["p"]]}'
@@ -96,22 +99,21 @@ def blob_name_of_key(key):
     m = _KEY.fullmatch(key)
     if m is None or m['param'] == 'num_batches_tracked':
         return None
-    convs = {v: k for k, v in _CONV_PARAMS.items()}
-    norms = {v: k for k, v in _NORM_PARAMS.items()}
     if m['pred']:
-        return f'pred_{convs[m["pred"]]}'
+        return f'pred_{_CONV_SUFFIXES[m["pred"]]}'
+    norm = _NORM_SUFFIXES.get(m['param'])
     if m['stem']:
-        return 'conv1_w' if m['stem'] == 'conv' else f'res_conv1_bn_{norms.get(m["param"])}'
+        return 'conv1_w' if m['stem'] == 'conv' else f'res_conv1_bn_{norm}'
     stage_block = f'{int(m["layer"]) + 1}_{m["block"]}'
     if m['branch']:
-        branch = {v: k for k, v in _BRANCHES.items()}[m['branch']]
+        branch = _BRANCH_NAMES[m['branch']]
         if m['kind'] == 'conv':
             return f'res{stage_block}_branch{branch}_w'
-        return f'res{stage_block}_branch{branch}_bn_{norms.get(m["param"])}'
+        return f'res{stage_block}_branch{branch}_bn_{norm}'
     if m['nl_kind'] == 'bn':
-        return f'nonlocal_conv{stage_block}_bn_{norms.get(m["param"])}'
-    conv = {v: k for k, v in _NON_LOCAL_CONVS.items()}[m['nl']]
-    return f'nonlocal_conv{stage_block}_{conv}_{convs.get(m["param"])}'
+        return f'nonlocal_conv{stage_block}_bn_{norm}'
+    return (f'nonlocal_conv{stage_block}_{_NON_LOCAL_NAMES[m["nl"]]}_'
+            f'{_CONV_SUFFIXES.get(m["param"])}')
 
 
 def _split_blobs(blobs, source):
