@@ -165,9 +165,7 @@ def caffe2_to_state_dict(blobs, source='blobs', dtype=torch.float32):
     params, dropped = _split_blobs(blobs, source)
     state_dict = {}
     for name, value in _fold_out_bias(params).items():
-        value = np.ascontiguousarray(value)
-        # Unpickled arrays share the pickle's read-only bytes; torch needs writable memory.
-        tensor = torch.from_numpy(value if value.flags.writeable else value.copy())
+        tensor = torch.from_numpy(np.ascontiguousarray(value))
         tensor = tensor if dtype is None else tensor.to(dtype)
         key = _key_of_blob(name)
         if key == 'cls_head.fc_cls.weight':
