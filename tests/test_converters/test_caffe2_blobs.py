@@ -154,3 +154,13 @@ def test_imagenet_mode_refuses_a_video_model():
     blobs = zero_blobs(video_blob_shapes(OFFICIAL_CONFIGS[NL_I3D], WIDTH))
     with pytest.raises(Caffe2ConversionError, match='video network'):
         caffe2_to_torchvision_resnet(blobs, 'video.pkl')
+
+
+def test_imagenet_model_with_bn_frozen_into_affine_layers():
+    """An ImageNet pickle without running statistics (BN folded to *_s, *_b) gets mean 0 and
+    variance 1, the initial values the official loader leaves when a file lacks them."""
+    shapes = {name: shape for name, shape in imagenet_blob_shapes(50, WIDTH).items()
+              if not name.endswith(('_rm', '_riv'))}
+    state_dict, _ = caffe2_to_torchvision_resnet(random_blobs(shapes))
+    assert torch.equal(state_dict['layer2.0.downsample.1.running_mean'], torch.zeros(8 * WIDTH))
+    assert torch.equal(state_dict['bn1.running_var'], torch.ones(WIDTH))
