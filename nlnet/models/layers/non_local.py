@@ -348,9 +348,10 @@ class NonLocalBlock(nn.Module):
         self._check_input(x)
         if self.impl == 'reference':
             return reference_forward(self, x)
+        # Un-normalised weights: y may leave float16's range (see the module docstring).
         in_float32 = self.mode in _AVERAGED_MODES and _autocast_float16(x.device.type)
-        precision = torch.autocast(x.device.type, enabled=False) if in_float32 else None
-        with precision or contextlib.nullcontext():
+        with (torch.autocast(x.device.type, enabled=False) if in_float32 else
+              contextlib.nullcontext()):
             inputs = x.float() if in_float32 else x
             if self._folds_dot_product(x):
                 branch = self._folded_dot_product(inputs)
