@@ -6,15 +6,15 @@ In that process the module and its input are built, a small warm-up initialises
 the libraries, then:
 
 * peak memory of a full-size forward+backward above the memory held before it
-  (inputs and weights allocated): the bytes of live tensors, on CUDA from
-  ``torch.cuda.max_memory_allocated``, on CPU from the profiler's record of
-  allocations and frees (a second pass); on CPU also the resident-set high-water
-  mark of the first pass (VmHWM, reset through /proc/self/clear_refs just before;
-  ru_maxrss otherwise), which adds what the C allocator keeps of freed blocks;
+  (inputs and weights allocated), by ``_measure.PeakMemory``: ``'tensors'`` (live
+  tensor bytes: ``max_memory_allocated`` on CUDA, the profiler's allocation record
+  on CPU, a second pass), and on CPU also ``'resident'`` (the resident-set
+  high-water mark of the first pass), which adds what the C allocator keeps of
+  freed blocks;
 * wall time: median of ``--repeats`` further forward+backward passes;
 * for nlnet's embedded Gaussian, the fp32 GEMM rate (``torch.mm`` of 2048^3)
   right before and after the timed passes, so that its rate (12 N M C' flops
-  per fwd+bwd) is compared with the GEMM rate under the same machine load, and
+  per fwd+bwd, ``_measure.attention_train_flops``) is compared with the GEMM rate under the same machine load, and
   the time of the attention alone on the case's sizes.
 
 mmcv cases whose estimated memory exceeds ``--mmcv-mem-limit-gb`` are not run;
@@ -40,11 +40,12 @@ import argparse
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from _measure import PeakMemory, attention_train_flops, sync
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
@@ -99,93 +100,6 @@ def available_bytes():
 # Worker: one case in this (fresh) process ----------------------------------------------------------
 
 
-def _rss_bytes():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-class _TensorPeak:
-    """Peak bytes of live tensors in a region above those live when it starts: on CUDA
-    ``max_memory_allocated``, on CPU from the profiler's record of allocations and frees."""
-
-    def __init__(self, device):
-        self.device = device
-
-    def __enter__(self):
-        import torch
-        if self.device == 'cuda':
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.start = torch.cuda.memory_allocated()
-            self.method = 'cuda.max_memory_allocated'
-            return self
-        self.profiler = torch.profiler.profile(
-            activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True)
-        self.profiler.__enter__()
-        self.method = 'profiler CPU allocations'
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-        if self.device == 'cuda':
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated() - self.start
-        else:
-            self.profiler.__exit__(*exc)
-            self.peak = _allocated_peak(self.profiler)
-        return False
-
-
-class _ResidentPeak:
-    """Resident-set high-water mark of a CPU region above the resident set at its start.
-
-    It adds to the tensors what the C allocator keeps of freed blocks (tens of MiB
-    that move from run to run with the order of frees), so it is reported beside
-    the tensor peak, from a pass without the profiler (whose records are resident).
-    """
-
-    def __enter__(self):
-        self.start = _rss_bytes()
-        try:
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')  # reset VmHWM (and ru_maxrss) to the current RSS
-            self.method = 'VmHWM'
-        except OSError:
-            self.method = 'ru_maxrss'
-        return self
-
-    def __exit__(self, *exc):
-        if self.method == 'VmHWM':
-            with open('/proc/self/status') as f:
-                hwm = int(re.search(r'VmHWM:\s+(\d+)', f.read()).group(1)) * 1024
-        else:
-            hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        self.peak = hwm - self.start
-        return False
-
-
-def _allocated_peak(profiler):
-    """The highest sum of bytes allocated minus freed over the profiled region.
-
-    Frees of tensors allocated before it are not in the record, so this is never
-    below the true peak above the start.
-    """
-    import torch
-    events = [e for e in profiler.profiler.kineto_results.events()
-              if e.name() == '[memory]' and e.device_type() == torch.autograd.DeviceType.CPU]
-    current = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        current += event.nbytes()
-        peak = max(peak, current)
-    return peak
-
-
-def _sync(device):
-    import torch
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
 def gemm_rate(device, size=GEMM_SIZE, repeats=5):
     """fp32 flop/s of torch.mm on size^3 (median of ``repeats``)."""
     import torch
@@ -193,10 +107,10 @@ def gemm_rate(device, size=GEMM_SIZE, repeats=5):
     b = torch.randn(size, size, device=device)
     times = []
     for i in range(repeats + 1):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         torch.mm(a, b)
-        _sync(device)
+        sync(device)
         if i:  # the first call warms up
             times.append(time.perf_counter() - start)
     return 2 * size**3 / statistics.median(times)
@@ -244,7 +158,7 @@ def run_worker(args):
     small = list(shape[:2]) + [max(1, s // 4) for s in shape[2:]]
     _fwd_bwd(module, torch.randn(small, device=device, requires_grad=True),
              torch.randn(small, device=device))
-    _sync(device)
+    sync(device)
 
     x = torch.randn(shape, device=device, requires_grad=True)
     grad_out = torch.randn(shape, device=device)
@@ -252,14 +166,14 @@ def run_worker(args):
     try:
         start = time.perf_counter()
         if device == 'cpu':
-            with _ResidentPeak() as rss:
+            with PeakMemory(device, 'resident') as rss:
                 _fwd_bwd(module, x, grad_out)
             record.update(rss_peak_bytes=rss.peak, rss_method=rss.method)
         else:
             _fwd_bwd(module, x, grad_out)
-            _sync(device)
+            sync(device)
         record['first_seconds'] = time.perf_counter() - start
-        with _TensorPeak(device) as mem:
+        with PeakMemory(device, 'tensors') as mem:
             _fwd_bwd(module, x, grad_out)
     except RuntimeError as err:  # e.g. mmcv's concatenation cannot back-propagate
         record['error'] = f'{type(err).__name__}: {str(err).splitlines()[0][:200]}'
@@ -271,10 +185,10 @@ def run_worker(args):
     gemm_before = gemm_rate(device) if with_gemm else None
     times = []
     for _ in range(args.repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         _fwd_bwd(module, x, grad_out)
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     record.update(seconds=statistics.median(times), all_seconds=times)
     if with_gemm:
@@ -288,7 +202,7 @@ def run_worker(args):
 def _attention_seconds(case, device, repeats):
     """fwd+bwd of the fused attention alone on the case's theta/phi/g sizes (median)."""
     import torch
-    from nlnet.models.layers.pairwise import softmax_attention
+    from nlnet.models.layers.kernels.softmax_attention import softmax_attention
     s = case_sizes(case)
     q = torch.randn(s['batch'], s['queries'], s['inter_channels'], device=device,
                     requires_grad=True)
@@ -299,10 +213,10 @@ def _attention_seconds(case, device, repeats):
     grad = torch.randn_like(q)
     times = []
     for i in range(repeats + 1):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         softmax_attention(q, k, v, scale=s['inter_channels']**-0.5).backward(grad)
-        _sync(device)
+        sync(device)
         if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -355,7 +269,10 @@ def run_case(args, case, mode, deadline, mem_limit):
             record['rss_memory_ratio'] = (record['nlnet_rss_peak_bytes']
                                           / record['mmcv_rss_peak_bytes'])
     if mode == 'embedded_gaussian' and 'nlnet_seconds' in record:
-        flops = 12 * sizes['batch'] * sizes['queries'] * sizes['keys'] * sizes['inter_channels']
+        depth = sizes['inter_channels']
+        flops = attention_train_flops((sizes['batch'], sizes['queries'], depth),
+                                      (sizes['batch'], sizes['keys'], depth),
+                                      (sizes['batch'], sizes['keys'], depth))
         record['counted_flops'] = flops
         record['nlnet_flops_per_s'] = flops / record['nlnet_seconds']
         record['nlnet_gemm_fraction'] = record['nlnet_flops_per_s'] / record['nlnet_gemm_flops']

@@ -7,9 +7,10 @@ differ only in the decode head (``NonLocalHead`` vs ``NLHead``) and run the same
 the same random batch. Each measurement runs in a fresh process, so neither
 allocator state nor caches leak from one implementation into the other.
 
-Memory: on CUDA ``max_memory_allocated`` during the step minus the memory held
-before it; on CPU the kernel's peak resident set (VmHWM, reset through
-``/proc/self/clear_refs``) during the step minus the resident set before it.
+Memory (``_measure.PeakMemory``, ``'resident'`` on CPU): on CUDA
+``max_memory_allocated`` during the step minus the memory held before it; on CPU
+the kernel's peak resident set (VmHWM, reset through ``/proc/self/clear_refs``)
+during the step minus the resident set before it.
 Either way the figure is what one training step adds on top of the model,
 its optimiser state and the batch. The first step is a warm-up and is not measured.
 
@@ -32,12 +33,13 @@ import json
 import os
 import os.path as osp
 import platform
-import re
 import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from _measure import PeakMemory
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ROW = 'nonlocal_r50-d8_4xb2-40k_cityscapes-512x1024.py'
@@ -64,41 +66,6 @@ def _plain_bn(cfg):
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(_plain_bn(v) for v in cfg)
     return cfg
-
-
-def _status_kib(field):
-    with open('/proc/self/status') as f:
-        return int(re.search(rf'^{field}:\s+(\d+) kB', f.read(), re.M).group(1))
-
-
-class _CpuPeak:
-    """Peak resident memory above the level at entry, in bytes (Linux)."""
-
-    def __enter__(self):
-        self.base = _status_kib('VmRSS')
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # resets VmHWM to the current RSS
-        return self
-
-    def __exit__(self, *exc):
-        self.peak_abs = _status_kib('VmHWM') * 1024
-        self.peak = self.peak_abs - self.base * 1024
-
-
-class _CudaPeak:
-
-    def __enter__(self):
-        import torch
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        self.base = torch.cuda.memory_allocated()
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-        torch.cuda.synchronize()
-        self.peak_abs = torch.cuda.max_memory_allocated()
-        self.peak = self.peak_abs - self.base
 
 
 def _cpu_seconds():
@@ -169,10 +136,9 @@ def worker(impl, part, crop, steps, device, threads, seed):
     else:
         step = _head_step(model, data, optim_wrapper)
 
-    meter = _CudaPeak if device.startswith('cuda') else _CpuPeak
     times, cpu_times, peaks, peaks_abs, losses = [], [], [], [], []
     for index in range(steps + 1):
-        with meter() as mem:
+        with PeakMemory(device, 'resident') as mem:
             start, start_cpu = time.perf_counter(), _cpu_seconds()
             log_vars = step()
             if device.startswith('cuda'):
@@ -183,7 +149,7 @@ def worker(impl, part, crop, steps, device, threads, seed):
         times.append(elapsed)
         cpu_times.append(cpu)
         peaks.append(mem.peak)
-        peaks_abs.append(mem.peak_abs)
+        peaks_abs.append(mem.high_water)
         losses.append(float(log_vars['loss']))
     return dict(
         impl=impl,
@@ -196,6 +162,7 @@ def worker(impl, part, crop, steps, device, threads, seed):
         step_cpu_s=statistics.median(cpu_times),
         step_cpu_times_s=cpu_times,
         step_peak_mem_bytes=max(peaks),
+        memory_method=mem.method,
         process_peak_mem_bytes=max(peaks_abs),
         losses=losses)
 

@@ -11,10 +11,11 @@ MMAction2's ``with_cp`` leaves its non-local blocks outside the checkpoints).
 
 Every case runs in a fresh process: one warm-up step, then ``--steps`` timed
 SGD steps on one clip of (3, T, size, size). Peak memory is the peak during the
-timed steps above the memory held before them (model, gradients, momentum):
-``torch.cuda.max_memory_allocated`` on CUDA; on CPU the resident set size's
-high-water mark, reset through /proc/self/clear_refs (glibc is told to return
-freed blocks to the system, so the RSS follows live memory). "saved" is the size
+timed steps above the memory held before them (model, gradients, momentum), by
+``_measure.PeakMemory`` (``'resident'`` on CPU): ``torch.cuda.max_memory_allocated``
+on CUDA; on CPU the resident set size's high-water mark, reset through
+/proc/self/clear_refs (glibc is told to return freed blocks to the system, so the
+RSS follows live memory). "saved" is the size
 of the tensors autograd keeps for backward in one forward pass.
 The issue's target is the 128-frame training step at 224x224 (``--size 224``, the
 default on CUDA). On CPU the default crop is 32x32, so that the eight cases run in
@@ -31,6 +32,8 @@ import os.path as osp
 import subprocess
 import sys
 import time
+
+from _measure import PeakMemory, sync
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MMACTION_CONFIG = ('i3d/i3d_imagenet-pretrained-r50-nl-embedded-gaussian_8xb8-32x2x1-100e_'
@@ -108,42 +111,17 @@ def run_case(impl, frames, size, steps, device):
         optimizer.step()
 
     step()  # warm-up; allocates the gradients and the momentum, which are not counted
-    if device == 'cuda':
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        base = _reset_peak_rss()
     times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    if device == 'cuda':
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = _peak_rss() - base
+    with PeakMemory(device, 'resident') as memory:
+        for _ in range(steps):
+            start = time.perf_counter()
+            step()
+            sync(device)
+            times.append(time.perf_counter() - start)
     return dict(impl=impl, frames=frames, size=size, device=device, steps=steps,
-                step_s=sum(times) / len(times), peak_mb=peak / 2**20, saved_mb=saved / 2**20,
+                step_s=sum(times) / len(times), peak_mb=memory.peak / 2**20,
+                memory_method=memory.method, saved_mb=saved / 2**20,
                 threads=torch.get_num_threads())
-
-
-def _status_kib(field):
-    with open('/proc/self/status') as handle:
-        return next(int(line.split()[1]) for line in handle if line.startswith(field))
-
-
-def _reset_peak_rss():
-    """Reset the kernel's high-water mark of the RSS (Linux >= 4.0); return the RSS."""
-    with open('/proc/self/clear_refs', 'w') as handle:
-        handle.write('5')
-    return _status_kib('VmRSS:') * 1024
-
-
-def _peak_rss():
-    return _status_kib('VmHWM:') * 1024
 
 
 def spawn(impl, frames, args, device):
