@@ -13,9 +13,10 @@ from mmaction.registry import MODELS
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'recognition')
 MMACTION_CONFIG_DIR = osp.join(mmaction.__path__[0], '.mim', 'configs', 'recognition')
-# official/ builds the Caffe2 release's models, named and tested as such in tests/test_converters.
+# official/ builds the Caffe2 release's models, named and tested as such in tests/test_converters;
+# charades/ fine-tunes Kinetics rows on Charades (tests/test_configs/test_charades_configs.py).
 CONFIGS = sorted(p for p in glob.glob(osp.join(CONFIG_DIR, '*', '*.py'))
-                 if osp.basename(osp.dirname(p)) != 'official')
+                 if osp.basename(osp.dirname(p)) not in ('official', 'charades'))
 NAME = re.compile(r'(?P<model>[a-z0-9-]+)_(?P<backbone>r\d+)-(?P<pretrain>[a-z0-9-]+)_'
                   r'(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<clip>\d+)x(?P<interval>\d+)x(?P<clips>\d+)-'
                   r'(?P<epochs>\d+)e_kinetics400-rgb\.py')
