@@ -23,6 +23,7 @@ import nlnet  # noqa: F401
 from mmaction.registry import MODELS
 from nlnet.engine import run_training
 from nlnet.evaluation import mean_average_precision
+from nlnet.hooks import DropCheckpointKeysHook
 
 DEFAULT_SCOPE = 'mmaction'
 DEMO_CONFIG = f'{ROOT}/configs/demo/nl-c2d_r18-tiny_1xb4-8x2x1-10e_charades-demo-rgb.py'
@@ -167,3 +168,29 @@ default_hooks = dict(checkpoint=dict(interval=1))
     for key in backbone:
         assert torch.equal(tuned[key], kinetics[key]), key
     assert tuned['cls_head.fc_cls.weight'].shape == (157, 128)
+
+    # Resuming the fine-tuning run loads its own checkpoint whole: the trained 157-class head
+    # stays (lr 0 keeps it equal), nothing is dropped.
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(work_dir=str(tmp_path / 'train'), launcher='none', resume=True,
+                             load_from=None, train_cfg=dict(max_iters=2)))
+    run_training(cfg)
+    assert not dropped_lines(run_log(tmp_path / 'train'))
+    resumed = CheckpointLoader.load_checkpoint(str(tmp_path / 'train' / 'iter_2.pth'),
+                                               map_location='cpu')['state_dict']
+    for key in head:
+        assert torch.equal(resumed[key], tuned[key]), key
+
+    # A prefix that names no weight of the model is a config mistake, not a silent no-op.
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(work_dir=str(tmp_path / 'typo'), launcher='none'))
+    cfg.custom_hooks[-1].prefixes = ['cls_head.fc_typo.']
+    with pytest.raises(ValueError, match=r"prefix\(es\) \['cls_head.fc_typo.'\] name no weight "
+                                         'of Recognizer3D'):
+        run_training(cfg)
+
+
+@pytest.mark.parametrize('prefixes', [[], 'cls_head.', ['cls_head.', '']])
+def test_drop_hook_needs_a_list_of_prefixes(prefixes):
+    with pytest.raises(ValueError, match='prefixes must be a non-empty list of non-empty strings'):
+        DropCheckpointKeysHook(prefixes)
