@@ -13,7 +13,7 @@ import re
 
 import mmengine.registry as mm_registry
 import torch
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 from torch import nn
@@ -308,7 +308,8 @@ def check_state_dict(model, checkpoint, filename, option, strict=True):
     """Fail unless the weights of the loaded ``checkpoint`` fit ``model``.
 
     Args:
-        model (nn.Module): the built model (wrappers are unwrapped).
+        model (nn.Module): the built model (wrappers, test-time augmentation
+            included, are unwrapped).
         checkpoint (object): what the checkpoint file holds.
         filename (str): the checkpoint's path, for the message.
         option (str): where the checkpoint came from, for the message.
@@ -323,7 +324,9 @@ def check_state_dict(model, checkpoint, filename, option, strict=True):
     state_dict = {re.sub(r'^module\.', '', key): value for key, value in state_dict.items()}
     if not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
         raise PreflightError(f'{option}: {filename!r} has no state_dict of tensors')
-    if is_model_wrapper(model):
+    # Unwrapped as mmengine's load_state_dict does: distributed and test-time-augmentation
+    # wrappers load their module's weights under the module's own names.
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
         model = model.module
     model_state = model.state_dict()
     shared = sorted(set(model_state) & set(state_dict))

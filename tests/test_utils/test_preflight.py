@@ -14,6 +14,7 @@ from mmengine.registry import DefaultScope
 
 import nlnet  # noqa: F401
 from mmaction.registry import MODELS
+from mmseg.models import SegTTAModel
 from nlnet.engine import run_training
 from nlnet.utils import PreflightError, check_config_keys, check_state_dict
 from nlnet.utils.preflight import accepted_keys
@@ -129,3 +130,19 @@ def test_test_tool_rejects_truncated_checkpoint_before_testing(setup, tmp_path):
     assert f"test.py: error: checkpoint: cannot load checkpoint '{checkpoints['truncated']}'" \
         in run.stderr
     assert 'Epoch(test)' not in run.stdout
+
+
+class TinySegmentor(torch.nn.Sequential):
+    """A module a test-time-augmentation wrapper accepts (it needs ``test_step``)."""
+
+    def test_step(self, data):
+        return data
+
+
+def test_test_time_augmentation_wrapper_is_checked_by_its_module_weights():
+    model = TinySegmentor(torch.nn.Linear(2, 3))
+    check_state_dict(SegTTAModel(module=model), {'state_dict': model.state_dict()}, 'row.pth',
+                     'checkpoint')
+    with pytest.raises(PreflightError, match='missing keys in the checkpoint: 0.bias'):
+        check_state_dict(SegTTAModel(module=model), {'0.weight': model[0].weight}, 'row.pth',
+                         'checkpoint')
