@@ -50,7 +50,7 @@ def _architecture(model_cfg):
     return model_cfg
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+@pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, 'configs') for p in CONFIGS])
 def test_counts_every_shipped_config(path):
     result = small_count(path)
     flops, params = result['flops'], result['params']
