@@ -2,7 +2,8 @@
 
 On-disk layout of the Charades_v1 release (``data/charades.md``)::
 
-    Charades_v1_480/<id>.mp4          # the videos
+    Charades_v1_480/<id>.mp4          # the videos, or
+    Charades_v1_rgb/<id>/<id>-000001.jpg ...   # their frames, extracted at 24 fps
     Charades_v1_train.csv             # id, ..., actions, length
     Charades_v1_test.csv
     Charades_v1_classes.txt           # "c000 Holding some clothes", line i is class i
@@ -15,6 +16,7 @@ actions (every test clip of a video votes for the same label set).
 """
 import csv
 import math
+import os
 import os.path as osp
 from dataclasses import dataclass
 
@@ -109,8 +111,14 @@ class CharadesDataset(RobustVideoDataset):
     Each sample's ``label`` is a float tensor of ``num_classes`` zeros and ones.
     With ``clip_labels='span'`` it is computed after frame sampling from the
     sampled frames' first and last index and the video's frame rate (decord's
-    ``avg_fps``); the pipeline's reading stage must therefore contain
-    ``SampleFrames``.
+    ``avg_fps``, or ``frame_fps`` for extracted frames); the pipeline's reading
+    stage must therefore contain ``SampleFrames``.
+
+    Videos are read from ``data_prefix['video']`` (``<id><video_ext>``, with
+    ``DecordInit`` / ``DecordDecode``); with ``data_prefix=dict(img=...)``
+    from frame folders ``<id>/<id>-000001.jpg ...`` (``RawFrameDecode``, frames
+    numbered from 1); a sample's ``filename`` is then its first frame, so a
+    missing folder is reported by that file's name.
 
     Args:
         ann_file (str): ``Charades_v1_{train,test}.csv``.
@@ -119,26 +127,35 @@ class CharadesDataset(RobustVideoDataset):
             in the clip; ``'video'``: all actions of the video. Test datasets
             always use ``'video'``.
         video_ext (str): extension of the files under ``data_prefix['video']``.
+        frame_fps (float): frame rate of extracted frames (24 for Charades_v1_rgb),
+            used where the decoder reports none.
         **kwargs: arguments of :class:`RobustVideoDataset` (``pipeline``,
             ``data_prefix``, ``test_mode``, ``strict``, ``skip_broken``, ...).
     """
 
-    def __init__(self, ann_file, class_file, clip_labels='span', video_ext='.mp4', **kwargs):
+    def __init__(self, ann_file, class_file, clip_labels='span', video_ext='.mp4', frame_fps=24,
+                 **kwargs):
         if clip_labels not in CLIP_LABELS:
             raise ValueError(f'clip_labels must be one of {CLIP_LABELS}, got {clip_labels!r}')
         for key in ('multi_class', 'num_classes'):
             if key in kwargs:
                 raise ValueError(f'{key} is set by CharadesDataset (from class_file), not the '
                                  'config')
+        if frame_fps <= 0:
+            raise ValueError(f'frame_fps must be positive, got {frame_fps}')
         if not exists(class_file):
             raise FileNotFoundError(f'class_file {class_file!r} does not exist')
         self.class_ids = load_charades_classes(class_file)
         self.clip_labels = 'video' if kwargs.get('test_mode', False) else clip_labels
         self.video_ext = video_ext
+        self.frame_fps = frame_fps
+        if 'img' in kwargs.get('data_prefix', {}):
+            kwargs.setdefault('start_index', 1)
         super().__init__(ann_file, multi_class=True, num_classes=len(self.class_ids), **kwargs)
 
     def load_data_list(self):
-        """One dict per csv row: ``filename``, ``video_id``, ``label`` (list), ``actions``."""
+        """One dict per csv row: ``filename``, ``video_id``, ``label`` (list), ``actions``,
+        and for frames ``frame_dir``, ``total_frames``, ``filename_tmpl``."""
         if not exists(self.ann_file):
             raise FileNotFoundError(f'ann_file {self.ann_file!r} does not exist')
         class_index = {name: label for label, name in enumerate(self.class_ids)}
@@ -152,11 +169,23 @@ class CharadesDataset(RobustVideoDataset):
                 where = f'{self.ann_file}, line {row_number} (video {row["id"]})'
                 spans = parse_actions(row['actions'] or '', class_index, where)
                 data_list.append(dict(
-                    filename=osp.join(self.data_prefix['video'] or '', row['id'] + self.video_ext),
-                    video_id=row['id'],
-                    label=sorted({span.label for span in spans}),
-                    actions=spans))
+                    self._location(row['id']), video_id=row['id'],
+                    label=sorted({span.label for span in spans}), actions=spans))
         return data_list
+
+    def _location(self, video_id):
+        """Where the video's pixels are: its file, or its frame folder and first frame."""
+        frame_root = self.data_prefix.get('img')
+        if frame_root is None:
+            return dict(filename=osp.join(self.data_prefix.get('video') or '',
+                                          video_id + self.video_ext))
+        frame_dir = osp.join(frame_root, video_id)
+        template = f'{video_id}-{{:06d}}.jpg'
+        frames = os.listdir(frame_dir) if osp.isdir(frame_dir) else []
+        return dict(filename=osp.join(frame_dir, template.format(1)), frame_dir=frame_dir,
+                    filename_tmpl=template,
+                    total_frames=sum(name.startswith(f'{video_id}-') and name.endswith('.jpg')
+                                     for name in frames))
 
     def _reading_stage(self):
         reading, rest = super()._reading_stage()
@@ -169,11 +198,8 @@ class CharadesDataset(RobustVideoDataset):
 
     def _label_clip(self, results):
         """Replace the video's labels by those active between the first and last sampled frame."""
-        frames = results['frame_inds']
-        fps = results.get('avg_fps')
-        if fps is None:
-            raise KeyError(f"clip_labels='span' needs the video's frame rate ('avg_fps', set by "
-                           f"DecordInit) for {results['filename']}")
+        frames = results['frame_inds'] - results['start_index']
+        fps = results.get('avg_fps') or self.frame_fps
         label = torch.zeros(self.num_classes)
         label[active_classes(results['actions'], int(frames.min()), int(frames.max()), fps)] = 1.
         results['label'] = label

@@ -3,6 +3,8 @@ import csv
 import os.path as osp
 import shutil
 
+import cv2
+import decord
 import numpy as np
 import pytest
 from helpers.charades_data import make_charades_demo
@@ -106,6 +108,43 @@ def test_training_clip_labels_from_spans_through_decord(layout, tmp_path):
     assert labels_of(videos[0]) == [0, 1, 2, 3, 4] and labels_of(videos[1]) == [5, 6]
 
 
+def extract_frames(layout, video_ids, frame_root):
+    """Charades_v1_rgb layout: ``<id>/<id>-000001.jpg ...`` from the generated videos."""
+    for video_id in video_ids:
+        reader = decord.VideoReader(osp.join(layout['videos'], f'{video_id}.mp4'))
+        frame_dir = frame_root / video_id
+        frame_dir.mkdir(parents=True)
+        for number, frame in enumerate(reader.get_batch(list(range(len(reader)))).asnumpy(), 1):
+            cv2.imwrite(str(frame_dir / f'{video_id}-{number:06d}.jpg'), frame[..., ::-1])
+    return str(frame_root)
+
+
+def test_extracted_frames_get_the_same_clip_labels(layout, tmp_path):
+    frame_root = extract_frames(layout, ['TR000', 'TR001'], tmp_path / 'Charades_v1_rgb')
+    ann = write_csv(tmp_path / 'train.csv', [
+        ('TR000', 'c000 0.00 2.00;c001 2.90 4.00;c002 1.00 3.00;c003 2.10 2.20;c004 2.01 2.12'),
+        ('TR001', 'c005 0.00 1.00'), ('GONE', 'c006 0.00 1.00')])
+    frames_pipeline = [
+        dict(type='SampleFrames', clip_len=8, frame_interval=1, num_clips=1, test_mode=True),
+        dict(type='RawFrameDecode'),
+        dict(type='FormatShape', input_format='NCTHW'),
+        dict(type='PackActionInputs', meta_keys=('video_id', 'frame_inds'))
+    ]
+    dataset = DATASETS.build(dict(
+        type='CharadesDataset', ann_file=ann, class_file=layout['classes'], frame_fps=FPS,
+        data_prefix=dict(img=frame_root), pipeline=frames_pipeline))
+    first = dataset[0]
+    # Files are numbered from 1: the centre clip is files 17..24, frames 16..23 as for videos.
+    assert first['data_samples'].frame_inds.tolist() == list(range(17, 25))
+    assert first['inputs'].shape == (1, 3, 8, 32, 32)
+    assert labels_of(first) == [0, 2, 3] and labels_of(dataset[1]) == []
+    testing = DATASETS.build(dict(
+        type='CharadesDataset', ann_file=ann, class_file=layout['classes'], test_mode=True,
+        data_prefix=dict(img=frame_root), pipeline=frames_pipeline))
+    with pytest.raises(BrokenVideoError, match='GONE/GONE-000001.jpg: file not found'):
+        testing[2]
+
+
 def test_random_training_clips_get_the_labels_of_their_frames(layout):
     dataset = build(layout, layout['train'], pipeline=pipeline(test_mode=False))
     for index in range(len(dataset)):
@@ -152,6 +191,8 @@ def test_bad_input_is_named(layout, tmp_path):
         build(layout, layout['train'], clip_labels='clip')
     with pytest.raises(FileNotFoundError, match='class_file .*nowhere.txt'):
         build(dict(layout, classes=str(tmp_path / 'nowhere.txt')), layout['train'])
+    with pytest.raises(ValueError, match='frame_fps must be positive, got 0'):
+        build(layout, layout['train'], frame_fps=0)
     with pytest.raises(ValueError, match='num_classes is set by CharadesDataset'):
         build(layout, layout['train'], num_classes=10)
     bad = tmp_path / 'bad.csv'
