@@ -53,11 +53,13 @@ def run_training(cfg, partial_load=False, auto_scale_lr=False):
         strict = bool(cfg.get('resume')) or not partial_load
         runner.register_hook(CheckpointCheckHook(checkpoint, option, strict=strict))
     if auto_scale_lr:
-        base_batch_size = cfg.auto_scale_lr.base_batch_size
-        lr = scale_optimizer_lr(runner.optim_wrapper, runner.world_size, _train_batch_size(cfg),
+        # The runner's optimizer config, before Runner.train builds the optimizer from it
+        # (the world size is known only once the runner has joined the process group).
+        batch_size, base_batch_size = _train_batch_size(cfg), cfg.auto_scale_lr.base_batch_size
+        lr = scale_optimizer_lr(runner.optim_wrapper, runner.world_size, batch_size,
                                 base_batch_size)
         runner.logger.info(f'--auto-scale-lr: lr {lr:g} for {runner.world_size} processes x '
-                           f'{_train_batch_size(cfg)} samples (tuned for {base_batch_size})')
+                           f'{batch_size} samples (tuned for {base_batch_size})')
     with checkpoint_load_errors(checkpoint, option):
         runner.train()
 
