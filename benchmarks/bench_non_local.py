@@ -14,8 +14,8 @@ the libraries, then:
 * wall time: median of ``--repeats`` further forward+backward passes;
 * for nlnet's embedded Gaussian, the fp32 GEMM rate (``torch.mm`` of 2048^3)
   right before and after the timed passes, so that its rate (12 N M C' flops
-  per fwd+bwd, ``_measure.attention_train_flops``) is compared with the GEMM rate under the same machine load, and
-  the time of the attention alone on the case's sizes.
+  per fwd+bwd, ``_measure.attention_train_flops``) is compared with the GEMM rate
+  under the same machine load, and the time of the attention alone on the case's sizes.
 
 mmcv cases whose estimated memory exceeds ``--mmcv-mem-limit-gb`` are not run;
 the record says why.

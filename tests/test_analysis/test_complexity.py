@@ -37,8 +37,8 @@ def test_default_inputs_follow_each_toolbox():
     assert segmentation_image(seg, [769]) == (1, 3, 769, 769)
     assert detection_image() == ((1280, 800), (1, 3, 1280, 800))
     assert detection_image([800, 1333]) == ((800, 1333), (1, 3, 800, 1344))
-    video = Config.fromfile(osp.join(
-        CONFIGS, 'recognition', 'nl-i3d', 'nl-i3d_r50-in1k-pre_8xb8-32x2x1-100e_kinetics400-rgb.py'))
+    video = Config.fromfile(osp.join(CONFIGS, 'recognition', 'nl-i3d',
+                                     'nl-i3d_r50-in1k-pre_8xb8-32x2x1-100e_kinetics400-rgb.py'))
     assert recognition_view(video) == (1, 3, 32, 256, 256)
     assert recognition_view(video, [112, 128]) == (1, 3, 32, 112, 128)
 

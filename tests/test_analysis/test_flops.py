@@ -150,7 +150,8 @@ def bottleneck_resnet_closed_form(width, frames, size, stem_t, stem_stride_t, fi
     for stage, kt in enumerate(first_conv_t):
         planes = width * 2**stage
         out = h if stage == 0 else h // 2
-        total += (_conv_bn(planes, in_channels, kt, t, h, h) + _conv_bn(planes, planes, 9, t, out, out)
+        total += (_conv_bn(planes, in_channels, kt, t, h, h)
+                  + _conv_bn(planes, planes, 9, t, out, out)
                   + _conv_bn(4 * planes, planes, 1, t, out, out)
                   + _conv_bn(4 * planes, in_channels, 1, t, out, out))
         in_channels, h = 4 * planes, out
