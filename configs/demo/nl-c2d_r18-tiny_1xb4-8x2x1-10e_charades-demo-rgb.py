@@ -87,7 +87,8 @@ test_evaluator = val_evaluator
 
 train_cfg = dict(max_epochs=10, val_interval=5)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=9, eta_min=0, by_epoch=True, begin=1, end=10,
          convert_to_iter_based=True)
 ]

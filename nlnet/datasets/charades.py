@@ -29,7 +29,6 @@ from .robust_video_dataset import RobustVideoDataset
 __all__ = ['ActionSpan', 'CharadesDataset', 'load_charades_classes', 'parse_actions',
            'active_classes']
 
-NUM_CLASSES = 157
 CLIP_LABELS = ('span', 'video')
 # Times in the csv have two decimals; a span ending exactly on a frame's time
 # must include that frame despite float rounding (0.35 s x 20 fps = 6.999...).
