@@ -142,6 +142,8 @@ class CharadesDataset(RobustVideoDataset):
                                  'config')
         if frame_fps <= 0:
             raise ValueError(f'frame_fps must be positive, got {frame_fps}')
+        if 'metainfo' in kwargs:
+            raise ValueError("metainfo is set by CharadesDataset (classes from class_file)")
         if not exists(class_file):
             raise FileNotFoundError(f'class_file {class_file!r} does not exist')
         self.class_ids = load_charades_classes(class_file)
@@ -150,7 +152,9 @@ class CharadesDataset(RobustVideoDataset):
         self.frame_fps = frame_fps
         if 'img' in kwargs.get('data_prefix', {}):
             kwargs.setdefault('start_index', 1)
-        super().__init__(ann_file, multi_class=True, num_classes=len(self.class_ids), **kwargs)
+        # metainfo reaches the evaluator as dataset_meta: CharadesMAP names classes by their ids.
+        super().__init__(ann_file, multi_class=True, num_classes=len(self.class_ids),
+                         metainfo=dict(classes=tuple(self.class_ids)), **kwargs)
 
     def load_data_list(self):
         """One dict per csv row: ``filename``, ``video_id``, ``label`` (list), ``actions``,

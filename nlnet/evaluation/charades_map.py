@@ -70,7 +70,9 @@ class CharadesMAP(BaseMetric):
     Expects each data sample's ``pred_score`` (C,) and multi-hot ``gt_label`` (C,).
     Samples marked ``broken_video`` (stand-ins of a lenient
     :class:`~nlnet.datasets.RobustVideoDataset`) are left out and kept in
-    :attr:`broken_videos`. Metrics: ``<prefix>/mAP`` (a fraction, as
+    :attr:`broken_videos`. Classes left out are logged by their names where the
+    dataset's metainfo has ``classes`` (CharadesDataset: ``c000`` ...), else by
+    label. Metrics: ``<prefix>/mAP`` (a fraction, as
     PySlowFast's), ``num_videos``, ``num_broken`` and ``num_classes_scored``.
 
     Args:
@@ -104,10 +106,13 @@ class CharadesMAP(BaseMetric):
                                                     labels)
         left_out = np.flatnonzero(np.isnan(per_class))
         if left_out.size:
+            names = (self.dataset_meta or {}).get('classes')
+            named = (f'classes {[names[i] for i in left_out]}'
+                     if names is not None and len(names) == per_class.size
+                     else f'labels {left_out.tolist()}')
             print_log(f'mAP over {per_class.size - left_out.size} of {per_class.size} classes: '
                       f'{left_out.size} have no positive among the {len(readable)} videos and '
-                      f'are left out (labels {left_out.tolist()})',
-                      logger='current', level=logging.INFO)
+                      f'are left out ({named})', logger='current', level=logging.INFO)
         return dict(mAP=mean_ap, num_videos=len(readable), num_broken=len(self.broken_videos),
                     num_classes_scored=int(per_class.size - left_out.size))
 

@@ -98,6 +98,7 @@ def test_training_clip_labels_from_spans_through_decord(layout, tmp_path):
         ('TR002', '')])                              # a video without actions
     spans = build(layout, ann)
     assert len(spans) == 3 and spans.num_classes == 157
+    assert spans.metainfo['classes'][:2] == ('c000', 'c001')
     first = spans[0]
     assert first['data_samples'].frame_inds.tolist() == list(range(16, 24))
     assert first['data_samples'].gt_label.shape == (157,)
