@@ -60,11 +60,12 @@ def resume_checkpoint(stop, processes):
     return f'iter_{per_epoch + done}.pth', done
 
 
-def train(config, work_dir, configuration, resume=None, overrides=None):
+def train(config, work_dir, configuration, resume=None, overrides=None, options=None):
     """Train as ``tools/train.py --seed 0 --deterministic --no-validate [--resume CKPT]``.
 
     Args:
         overrides (dict | None): config entries replaced as a whole (one process only).
+        options (dict | None): ``--cfg-options`` merged in (one process only).
     """
     processes, loader = CONFIGURATIONS[configuration]
     if processes == 1:
@@ -72,6 +73,7 @@ def train(config, work_dir, configuration, resume=None, overrides=None):
         for key, value in (overrides or {}).items():
             setattr(cfg, key, value)
         cfg.merge_from_dict({f'train_dataloader.{key}': value for key, value in loader.items()})
+        cfg.merge_from_dict(options or {})
         cfg.merge_from_dict(dict(work_dir=str(work_dir), experiment_name=work_dir.name,
                                  randomness=dict(seed=0, deterministic=True),
                                  val_cfg=None, val_dataloader=None, val_evaluator=None))
@@ -79,11 +81,11 @@ def train(config, work_dir, configuration, resume=None, overrides=None):
             cfg.merge_from_dict(dict(resume=True, load_from=str(resume)))
         run_training(cfg)
         return work_dir
-    options = [f'train_dataloader.{key}={value}' for key, value in loader.items()]
+    cfg_options = [f'train_dataloader.{key}={value}' for key, value in loader.items()]
     resuming = ['--resume', resume] if resume is not None else []
     command = shell_tool('dist_train.sh', config, str(processes), '--work-dir', work_dir,
                          '--seed', '0', '--deterministic', '--no-validate', *resuming,
-                         '--cfg-options', *options)
+                         '--cfg-options', *cfg_options)
     run = run_tool(command, work_dir.parent, work_dir.name, env=dict(PORT=str(free_port())))
     assert run.returncode == 0, run.stderr[-4000:]
     return work_dir
@@ -178,17 +180,18 @@ def test_resumed_run_ends_with_the_uninterrupted_weights_and_losses(configuratio
         assert f'Resuming inside epoch 2: skipping its first {done} batches' in log
 
 
-def test_iteration_based_run_resumed_in_its_second_pass_ends_like_the_uninterrupted_one(
-        workspace):
-    """mmengine's iteration loop advances a resumed run by reading the trained batches; the
-    second pass over the data (sampler epoch 1) starts after iteration 4."""
+def test_iteration_based_run_resumed_inside_it_ends_like_the_uninterrupted_one(workspace):
+    """The iteration loop with an endless sampler, as the segmentation configs train: mmengine
+    advances a resumed run by reading the trained batches, whose keys number them from 0."""
     root, config = workspace
     iterations = 6
     overrides = dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=iterations),
                      log_processor=dict(window_size=1, by_epoch=False), custom_hooks=[])
-    reference = train(config, root / 'iter_loop_uninterrupted', 'workers0', overrides=overrides)
+    sampler = {'train_dataloader.sampler': dict(type='InfiniteSampler', shuffle=True)}
+    reference = train(config, root / 'iter_loop_uninterrupted', 'workers0',
+                      overrides=overrides, options=sampler)
     work_dir = train(config, root / 'iter_loop_resumed', 'workers0', overrides=overrides,
-                     resume=reference / 'iter_5.pth')
+                     options=sampler, resume=reference / 'iter_5.pth')
     assert_same_checkpoints(work_dir, reference, f'iter_{iterations}.pth', iterations)
     losses = logged_losses(work_dir)
     assert losses == {iterations: logged_losses(reference)[iterations]}
