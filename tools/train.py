@@ -1,6 +1,6 @@
 """Train any nlnet config (video recognition, segmentation, detection) with mmengine's Runner.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--resume-anyway] [--amp]
         [--auto-scale-lr] [--seed N] [--deterministic] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
@@ -8,7 +8,9 @@ Before training starts the run fails, naming the path or config key, on a
 missing data root / annotation file / data directory, on a config key that the
 class it configures does not accept (or an unknown ``type``), and on a
 ``load_from`` / ``--resume`` checkpoint that is truncated or does not fit the
-model (:mod:`nlnet.utils.preflight`). Training runs nlnet's reproducible loops
+model (:mod:`nlnet.utils.preflight`), or a ``--resume`` checkpoint saved by a
+run with another model, data or schedule (:mod:`nlnet.engine.resume_check_hook`).
+Training runs nlnet's reproducible loops
 (:mod:`nlnet.engine.loops`).
 """
 import nlnet  # noqa: F401,I001  (first: registers nlnet and applies the stack fixes)
@@ -19,9 +21,8 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.device import is_cuda_available, is_mlu_available, is_npu_available
 
-from nlnet.engine import run_training
+from nlnet.engine import amp_optim_wrapper, run_training
 from nlnet.utils import (PreflightError, close_distributed, exit_after_distributed_run,
                          init_cpu_distributed)
 
@@ -35,7 +36,12 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint; without a value, from the latest checkpoint of the '
         'work dir (a fresh start if there is none)')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (GPU only)')
+    parser.add_argument('--resume-anyway', action='store_true',
+                        help='resume even from a checkpoint whose saved config differs from this '
+                        'one in the model, data or schedule (the differences are logged)')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision: float16 with loss scaling on a GPU, '
+                        'bfloat16 on the CPU')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate on the validation set during training')
     parser.add_argument(
@@ -75,15 +81,10 @@ def merge_args(cfg, args):
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
-        if not (is_cuda_available() or is_npu_available() or is_mlu_available()):
-            raise PreflightError('--amp: mixed precision training needs a GPU (or NPU/MLU); '
-                                 'none is available')
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise PreflightError(f'--amp: optim_wrapper.type is {wrapper!r}; only OptimWrapper '
-                                 'can be switched to AmpOptimWrapper')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        try:
+            amp_optim_wrapper(cfg.optim_wrapper)
+        except ValueError as error:
+            raise PreflightError(str(error)) from error
 
     if args.resume == 'auto':
         cfg.resume = True
@@ -121,7 +122,8 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     init_cpu_distributed(cfg, args.launcher)
     try:
-        run_training(cfg, partial_load=args.partial_load, auto_scale_lr=args.auto_scale_lr)
+        run_training(cfg, partial_load=args.partial_load, auto_scale_lr=args.auto_scale_lr,
+                     resume_anyway=args.resume_anyway)
     finally:
         close_distributed()
 

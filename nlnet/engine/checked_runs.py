@@ -6,32 +6,58 @@ from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from ..evaluation import write_dump
-from ..utils.lr_scaling import scale_optimizer_lr
+from ..utils.lr_scaling import auto_scale_lr_report
 from ..utils.preflight import (PreflightError, build_datasets, build_runner,
                                check_checkpoint_exists, check_config_keys, check_data_paths,
                                checkpoint_load_errors, resolve_checkpoint)
 from .checkpoint_check_hook import CheckpointCheckHook
 from .loops import reproducible_train_cfg
+from .resume_check_hook import ResumeCheckHook
 
 __all__ = ['run_training', 'run_testing']
 
 
 def _train_batch_size(cfg):
+    """Samples per process and step, or None where the config does not say."""
     loader = cfg.train_dataloader
-    batch_size = loader.get('batch_size', (loader.get('batch_sampler') or {}).get('batch_size'))
-    if batch_size is None:
+    return loader.get('batch_size', (loader.get('batch_sampler') or {}).get('batch_size'))
+
+
+def _report_lr_scaling(cfg, runner, auto_scale_lr):
+    """Scale the lr with ``--auto-scale-lr``; without it, warn when the batch is not the base one.
+
+    Scales the runner's optimizer config, before Runner.train builds the
+    optimizer from it (the world size is known only once the runner has joined
+    the process group).
+    """
+    setting = cfg.get('auto_scale_lr')
+    base_batch_size = setting.get('base_batch_size') if isinstance(setting, dict) else None
+    batch_size = _train_batch_size(cfg)
+    if auto_scale_lr and batch_size is None:
         raise PreflightError('--auto-scale-lr: train_dataloader.batch_size is not set')
-    return batch_size
+    # A config that lets mmengine scale the lr itself (enable=True) gets no advice.
+    if batch_size is None or base_batch_size is None or \
+            (not auto_scale_lr and setting.get('enable', False)):
+        return
+    report = auto_scale_lr_report(runner.optim_wrapper, runner.world_size, batch_size,
+                                  base_batch_size, enabled=auto_scale_lr)
+    if report is not None:
+        level, message = report
+        runner.logger.log(level, message)
 
 
-def run_training(cfg, partial_load=False, auto_scale_lr=False):
+def run_training(cfg, partial_load=False, auto_scale_lr=False, resume_anyway=False):
     """Check ``cfg``, build its runner with a reproducible training loop, and train.
 
     Args:
         cfg (Config): the full config (command line already merged).
         partial_load (bool): let ``load_from`` cover only part of the model.
         auto_scale_lr (bool): scale the lr by (processes x batch size) /
-            ``cfg.auto_scale_lr.base_batch_size``.
+            ``cfg.auto_scale_lr.base_batch_size``; without it a run whose
+            total batch is not that one warns once.
+        resume_anyway (bool): resume from a checkpoint whose saved config
+            differs in the model, data or schedule (see
+            :class:`~nlnet.engine.resume_check_hook.ResumeCheckHook`).
     """
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None:
@@ -52,14 +78,9 @@ def run_training(cfg, partial_load=False, auto_scale_lr=False):
     if checkpoint is not None:
         strict = bool(cfg.get('resume')) or not partial_load
         runner.register_hook(CheckpointCheckHook(checkpoint, option, strict=strict))
-    if auto_scale_lr:
-        # The runner's optimizer config, before Runner.train builds the optimizer from it
-        # (the world size is known only once the runner has joined the process group).
-        batch_size, base_batch_size = _train_batch_size(cfg), cfg.auto_scale_lr.base_batch_size
-        lr = scale_optimizer_lr(runner.optim_wrapper, runner.world_size, batch_size,
-                                base_batch_size)
-        runner.logger.info(f'--auto-scale-lr: lr {lr:g} for {runner.world_size} processes x '
-                           f'{batch_size} samples (tuned for {base_batch_size})')
+        if cfg.get('resume'):
+            runner.register_hook(ResumeCheckHook(checkpoint, resume_anyway=resume_anyway))
+    _report_lr_scaling(cfg, runner, auto_scale_lr)
     with checkpoint_load_errors(checkpoint, option):
         runner.train()
 

@@ -177,7 +177,8 @@ default_hooks = dict(checkpoint=dict(interval=1))
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(dict(work_dir=str(tmp_path / 'train'), launcher='none', resume=True,
                              load_from=None, train_cfg=dict(max_iters=2)))
-    run_training(cfg)
+    # A longer schedule than the checkpoint's run was saved with: resumed on purpose.
+    run_training(cfg, resume_anyway=True)
     assert not dropped_lines(run_log(tmp_path / 'train'))
     resumed = CheckpointLoader.load_checkpoint(str(tmp_path / 'train' / 'iter_2.pth'),
                                                map_location='cpu')['state_dict']
