@@ -9,7 +9,8 @@ from .resume_check_hook import ResumeCheckHook, run_config_differences
 
 __all__ = [
     'CPUAmpOptimWrapper', 'amp_optim_wrapper', 'run_testing', 'run_training',
-    'CheckpointCheckHook', 'KeyedBatchSampler', 'ReseedingDataset', 'SampleKey', 'reseed', 'ReproducibleEpochBasedTrainLoop',
+    'CheckpointCheckHook', 'KeyedBatchSampler', 'ReseedingDataset', 'SampleKey', 'reseed',
+    'ReproducibleEpochBasedTrainLoop',
     'ReproducibleIterBasedTrainLoop', 'keyed_dataloader', 'reproducible_train_cfg',
     'ResumeCheckHook', 'run_config_differences'
 ]
