@@ -1,5 +1,9 @@
-"""Metrics registered into mmengine's METRICS registry on import."""
+"""Metrics registered into mmengine's METRICS registry on import, and the test dump."""
 from .charades_map import CharadesMAP, mean_average_precision
-from .plain_dump import PlainDumpResults, to_plain, write_dump
+from .dump_csv import dump_rows, write_dump_csv
+from .plain_dump import DUMP_FORMAT, PlainDumpResults, to_plain, write_dump
 
-__all__ = ['CharadesMAP', 'mean_average_precision', 'PlainDumpResults', 'to_plain', 'write_dump']
+__all__ = [
+    'CharadesMAP', 'mean_average_precision', 'dump_rows', 'write_dump_csv', 'DUMP_FORMAT',
+    'PlainDumpResults', 'to_plain', 'write_dump'
+]

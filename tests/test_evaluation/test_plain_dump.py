@@ -34,3 +34,19 @@ def test_samples_are_plain_in_dataset_order_with_int_labels():
     # Loadable without torch or OpenMMLab: nothing but builtins and numpy inside.
     assert b'torch' not in pickle.dumps(dump.samples)
     assert b'mmengine' not in pickle.dumps(dump.samples)
+
+
+def test_stand_ins_for_broken_videos_are_listed_not_scored_and_views_are_counted():
+    evaluator = Evaluator([dict(type='PlainDumpResults')])
+    stand_in = sample(0, [0.9, 0.1], 'a.mp4')
+    broken = dict(filename='broken.mp4', label=1, reason='file not found')
+    stand_in.set_metainfo(dict(broken_video=broken))
+    views = [torch.zeros(30, 3, 8, 4, 4, dtype=torch.uint8)] * 2
+    evaluator.process([sample(0, [0.9, 0.1], 'a.mp4'), stand_in], dict(inputs=views))
+    evaluator.evaluate(2)
+
+    dump = evaluator.metrics[0]
+    assert [(s['index'], s['filename'], s['num_views']) for s in dump.samples] == [
+        (0, 'a.mp4', 30)]
+    assert 'broken_video' not in dump.samples[0]
+    assert dump.broken == [broken]
