@@ -41,7 +41,8 @@ def _report_lr_scaling(cfg, runner, auto_scale_lr):
         return
     report = auto_scale_lr_report(runner.optim_wrapper, runner.world_size, batch_size,
                                   base_batch_size, enabled=auto_scale_lr)
-    if report is not None:
+    # Every rank scales; one says so (nlnet forwards the other ranks' warnings to the log).
+    if report is not None and runner.rank == 0:
         level, message = report
         runner.logger.log(level, message)
 

@@ -12,6 +12,7 @@ import os.path as osp
 import tempfile
 
 from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
@@ -102,16 +103,14 @@ class ResumeCheckHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint):
         meta = checkpoint.get('meta') or {}
         saved = meta.get('cfg')
-        if not isinstance(saved, str):
-            print_log(f'--resume: {self.filename} holds no saved config (meta["cfg"]); cannot '
-                      'check that it is a checkpoint of this run', logger='current',
-                      level=logging.WARNING)
-        else:
+        if isinstance(saved, str):
             self._compare(_config_from_text(saved).to_dict(), runner.cfg.to_dict())
+        else:
+            _log_once(f'--resume: {self.filename} holds no saved config (meta["cfg"]); cannot '
+                      'check that it is a checkpoint of this run', logging.WARNING)
         epoch, iteration = meta.get('epoch', 0), meta.get('iter', 0)
-        print_log(f'--resume: continuing from {self.filename} after epoch {epoch}, iteration '
-                  f'{iteration} (the next one trained is iteration {iteration + 1})',
-                  logger='current')
+        _log_once(f'--resume: continuing from {self.filename} after epoch {epoch}, iteration '
+                  f'{iteration} (the next one trained is iteration {iteration + 1})')
 
     def _compare(self, saved, current):
         differences = run_config_differences(saved, current)
@@ -124,5 +123,11 @@ class ResumeCheckHook(Hook):
         if not self.resume_anyway:
             raise PreflightError(f'{message}{os.linesep}pass --resume-anyway to resume all the '
                                  'same, or start a new run (another --work-dir)')
-        print_log(f'{message}{os.linesep}resuming all the same (--resume-anyway)',
-                  logger='current', level=logging.WARNING)
+        _log_once(f'{message}{os.linesep}resuming all the same (--resume-anyway)',
+                  logging.WARNING)
+
+
+def _log_once(message, level=logging.INFO):
+    """Log on the main process only: every rank loads the checkpoint and would say the same."""
+    if is_main_process():
+        print_log(message, logger='current', level=level)
