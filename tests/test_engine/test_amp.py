@@ -10,8 +10,10 @@ from mmengine.optim import build_optim_wrapper
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from nlnet.engine import CPUAmpOptimWrapper, amp_optim_wrapper
+from nlnet.models.layers.kernels import softmax_attention as softmax_kernels
 
 DEFAULT_SCOPE = 'mmaction'
+FUSED_ATTENTION = softmax_kernels.fused_softmax_attention
 
 
 def demo_batch(num_classes=4, batch=2):
@@ -23,8 +25,23 @@ def demo_batch(num_classes=4, batch=2):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def test_a_training_step_autocasts_the_non_local_block_and_normalises_in_float32():
+def test_a_training_step_autocasts_the_non_local_block_and_normalises_in_float32(monkeypatch):
     torch.manual_seed(0)
+    attention_calls = []
+
+    def recorded(function):
+        def call(query, key, value, scale):
+            result = function(query, key, value, scale)
+            output = result[0] if isinstance(result, tuple) else result
+            inputs = tuple(t.detach().clone() for t in (query, key, value))
+            attention_calls.append((inputs, scale, output.detach().clone()))
+            return result
+        return call
+
+    # The block's softmax runs inside PyTorch's fused attention kernels (the weights are never
+    # formed): the kernels module calls them through these two functions.
+    for name in ('fused_softmax_attention', 'fused_softmax_attention_with_lse'):
+        monkeypatch.setattr(softmax_kernels, name, recorded(getattr(softmax_kernels, name)))
     model = MODELS.build(Config.fromfile(DEMO_CONFIG).model)
     optim_wrapper = build_optim_wrapper(
         model, dict(type='CPUAmpOptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)))
@@ -33,12 +50,15 @@ def test_a_training_step_autocasts_the_non_local_block_and_normalises_in_float32
     norm = blocks[0].conv_out.norm
     seen = {}
 
-    def record(module, inputs, output):
-        seen.update(block_input=inputs[0].dtype) if module is blocks[0] else \
-            seen.update(norm_input=inputs[0].detach().clone(),  # the residual adds in place
-                        norm_output=output.detach().clone())
+    def record_block(module, inputs, output):
+        seen.update(block_input=inputs[0].dtype)
 
-    handles = [blocks[0].register_forward_hook(record), norm.register_forward_hook(record)]
+    def record_norm(module, inputs, output):
+        # Copies: the block adds the residual into the norm's output in place.
+        seen.update(norm_input=inputs[0].detach().clone(), norm_output=output.detach().clone())
+
+    handles = [blocks[0].register_forward_hook(record_block),
+               norm.register_forward_hook(record_norm)]
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     losses = model.train_step(demo_batch(), optim_wrapper)
     for handle in handles:
@@ -55,6 +75,16 @@ def test_a_training_step_autocasts_the_non_local_block_and_normalises_in_float32
     expected = F.batch_norm(seen['norm_input'].float(), None, None, norm.weight.detach(),
                             norm.bias.detach(), True, 0.0, norm.eps)
     torch.testing.assert_close(seen['norm_output'].float(), expected, rtol=2**-8, atol=2**-9)
+    # The softmax attention takes bfloat16 q, k, v and accumulates in float32: its output is the
+    # float32 attention of those inputs up to the rounding of the result (a softmax in bfloat16
+    # is several times further off).
+    assert attention_calls
+    for inputs, scale, output in attention_calls:
+        assert {t.dtype for t in inputs} == {torch.bfloat16} and output.dtype == torch.bfloat16
+        with torch.autocast('cpu', enabled=False):
+            expected = FUSED_ATTENTION(*(t.float() for t in inputs), scale)
+        torch.testing.assert_close(output.float(), expected, rtol=2**-8,
+                                   atol=2**-9 * expected.abs().max().item())
     # The optimizer steps float32 parameters.
     changed = [name for name, p in model.named_parameters()
                if p.dtype == torch.float32 and not torch.equal(p.detach(), before[name])]
