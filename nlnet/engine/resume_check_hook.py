@@ -104,7 +104,13 @@ class ResumeCheckHook(Hook):
         meta = checkpoint.get('meta') or {}
         saved = meta.get('cfg')
         if isinstance(saved, str):
-            self._compare(_config_from_text(saved).to_dict(), runner.cfg.to_dict())
+            try:
+                saved_cfg = _config_from_text(saved).to_dict()
+            except Exception as error:  # whatever the saved text fails with, say so and go on
+                _log_once(f'--resume: cannot read the config saved in {self.filename} '
+                          f'({type(error).__name__}: {error}); not compared', logging.WARNING)
+            else:
+                self._compare(saved_cfg, runner.cfg.to_dict())
         else:
             _log_once(f'--resume: {self.filename} holds no saved config (meta["cfg"]); cannot '
                       'check that it is a checkpoint of this run', logging.WARNING)
