@@ -6,8 +6,8 @@ from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from ..evaluation import write_dump
-from ..utils.lr_scaling import auto_scale_lr_report
-from ..utils.preflight import (PreflightError, build_datasets, build_runner,
+from ..utils.lr_scaling import apply_auto_scale_lr
+from ..utils.preflight import (build_datasets, build_runner,
                                check_checkpoint_exists, check_config_keys, check_data_paths,
                                checkpoint_load_errors, resolve_checkpoint)
 from .checkpoint_check_hook import CheckpointCheckHook
@@ -15,36 +15,6 @@ from .loops import reproducible_train_cfg
 from .resume_check_hook import ResumeCheckHook
 
 __all__ = ['run_training', 'run_testing']
-
-
-def _train_batch_size(cfg):
-    """Samples per process and step, or None where the config does not say."""
-    loader = cfg.train_dataloader
-    return loader.get('batch_size', (loader.get('batch_sampler') or {}).get('batch_size'))
-
-
-def _report_lr_scaling(cfg, runner, auto_scale_lr):
-    """Scale the lr with ``--auto-scale-lr``; without it, warn when the batch is not the base one.
-
-    Scales the runner's optimizer config, before Runner.train builds the
-    optimizer from it (the world size is known only once the runner has joined
-    the process group).
-    """
-    setting = cfg.get('auto_scale_lr')
-    base_batch_size = setting.get('base_batch_size') if isinstance(setting, dict) else None
-    batch_size = _train_batch_size(cfg)
-    if auto_scale_lr and batch_size is None:
-        raise PreflightError('--auto-scale-lr: train_dataloader.batch_size is not set')
-    # A config that lets mmengine scale the lr itself (enable=True) gets no advice.
-    if batch_size is None or base_batch_size is None or \
-            (not auto_scale_lr and setting.get('enable', False)):
-        return
-    report = auto_scale_lr_report(runner.optim_wrapper, runner.world_size, batch_size,
-                                  base_batch_size, enabled=auto_scale_lr)
-    # Every rank scales; one says so (nlnet forwards the other ranks' warnings to the log).
-    if report is not None and runner.rank == 0:
-        level, message = report
-        runner.logger.log(level, message)
 
 
 def run_training(cfg, partial_load=False, auto_scale_lr=False, resume_anyway=False):
@@ -81,7 +51,7 @@ def run_training(cfg, partial_load=False, auto_scale_lr=False, resume_anyway=Fal
         runner.register_hook(CheckpointCheckHook(checkpoint, option, strict=strict))
         if cfg.get('resume'):
             runner.register_hook(ResumeCheckHook(checkpoint, resume_anyway=resume_anyway))
-    _report_lr_scaling(cfg, runner, auto_scale_lr)
+    apply_auto_scale_lr(cfg, runner, auto_scale_lr)
     with checkpoint_load_errors(checkpoint, option):
         runner.train()
 

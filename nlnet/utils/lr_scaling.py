@@ -1,7 +1,9 @@
 """The learning rate for the total batch a run trains with (``--auto-scale-lr``)."""
 import logging
 
-__all__ = ['scaled_lr', 'scale_optimizer_lr', 'auto_scale_lr_report']
+from .preflight import PreflightError
+
+__all__ = ['scaled_lr', 'scale_optimizer_lr', 'auto_scale_lr_report', 'apply_auto_scale_lr']
 
 
 def scaled_lr(lr, world_size, batch_size, base_batch_size):
@@ -59,3 +61,39 @@ def auto_scale_lr_report(optim_wrapper_cfg, world_size, batch_size, base_batch_s
     scaled = scaled_lr(lr, world_size, batch_size, base_batch_size)
     return logging.WARNING, (f'{batches}: training with lr {lr:g}, tuned for the base batch; '
                              f'--auto-scale-lr would train with lr {scaled:g}')
+
+
+def _train_batch_size(cfg):
+    """Samples per process and step, or None where the config does not say."""
+    loader = cfg.train_dataloader
+    return loader.get('batch_size', (loader.get('batch_sampler') or {}).get('batch_size'))
+
+
+def apply_auto_scale_lr(cfg, runner, enabled):
+    """Scale the lr with ``--auto-scale-lr``; without it, warn when the batch is not the base one.
+
+    Scales the runner's optimizer config, before ``Runner.train`` builds the
+    optimizer from it (the world size is known only once the runner has joined
+    the process group); mmengine's own scaling stays off (``tools/train.py``
+    sets ``auto_scale_lr.enable=False``), so the lr is scaled once.
+
+    Args:
+        cfg (Config): the run's config.
+        runner (Runner): the built runner, optimizer not yet built.
+        enabled (bool): whether ``--auto-scale-lr`` was given.
+    """
+    setting = cfg.get('auto_scale_lr')
+    base_batch_size = setting.get('base_batch_size') if isinstance(setting, dict) else None
+    batch_size = _train_batch_size(cfg)
+    if enabled and batch_size is None:
+        raise PreflightError('--auto-scale-lr: train_dataloader.batch_size is not set')
+    # A config that lets mmengine scale the lr itself (enable=True) gets no advice.
+    if batch_size is None or base_batch_size is None or \
+            (not enabled and setting.get('enable', False)):
+        return
+    report = auto_scale_lr_report(runner.optim_wrapper, runner.world_size, batch_size,
+                                  base_batch_size, enabled=enabled)
+    # Every rank scales; one says so (nlnet forwards the other ranks' warnings to the log).
+    if report is not None and runner.rank == 0:
+        level, message = report
+        runner.logger.log(level, message)

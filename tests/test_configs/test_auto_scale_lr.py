@@ -1,6 +1,7 @@
 """Every shipped config states the total batch its lr was tuned for (``auto_scale_lr``), and
 ``tools/train.py CONFIG --auto-scale-lr`` rescales the lr of the optimizer it builds by
 (processes x batch) / that total."""
+import copy
 import functools
 import glob
 import os.path as osp
@@ -10,6 +11,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 from torch import nn
+
+from nlnet.utils import apply_auto_scale_lr
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_ROOT = osp.join(REPO, 'configs')
@@ -54,11 +57,11 @@ def test_config_states_the_total_batch_of_its_name(path):
 
 @pytest.mark.parametrize('path', CONFIGS, ids=relative)
 def test_auto_scale_lr_scales_the_built_optimizer_by_batch_over_base_batch(path, tmp_path):
-    """One process with the config's batch: the optimizer the Runner builds (as in
-    ``Runner.train``: build the wrapper, then ``scale_lr``) starts at lr x batch / base."""
-    cfg = load(path).copy()
-    # What --auto-scale-lr changes in the config.
-    cfg.auto_scale_lr = dict(declared_auto_scale_lr(path), enable=True)
+    """One process with the config's batch: ``tools/train.py --auto-scale-lr`` scales the
+    runner's optimizer config (``apply_auto_scale_lr``, as ``run_training`` does; mmengine's
+    own scaling stays off, ``enable=False``), and the optimizer that ``Runner.train`` then
+    builds (build the wrapper, then mmengine's ``scale_lr``) starts at lr x batch / base."""
+    cfg = copy.deepcopy(load(path))
     # The lr does not depend on the network; a one-layer model keeps the Runner cheap and the
     # datasets are never built (the Runner reads the batch size from the loader's config).
     runner = Runner(
@@ -66,11 +69,13 @@ def test_auto_scale_lr_scales_the_built_optimizer_by_batch_over_base_batch(path,
         train_dataloader=cfg.train_dataloader, train_cfg=cfg.train_cfg,
         optim_wrapper=cfg.optim_wrapper, auto_scale_lr=cfg.auto_scale_lr,
         default_scope=cfg.default_scope, env_cfg=dict(dist_cfg=dict(backend='gloo')))
+    apply_auto_scale_lr(cfg, runner, enabled=True)
     optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     runner.scale_lr(optim_wrapper, runner.auto_scale_lr)
 
     assert runner.world_size == 1
-    expected = (cfg.optim_wrapper.optimizer.lr * cfg.train_dataloader.batch_size /
-                cfg.auto_scale_lr.base_batch_size)
+    config_lr = load(path).optim_wrapper.optimizer.lr
+    expected = (config_lr * cfg.train_dataloader.batch_size /
+                declared_auto_scale_lr(path).base_batch_size)
     lrs = [group['lr'] for group in optim_wrapper.optimizer.param_groups]
     assert lrs == pytest.approx([expected] * len(lrs), rel=1e-12)
