@@ -140,6 +140,9 @@ def _python3_global(path):
 def load_local_checkpoint(filename, map_location=None):
     """``torch.load`` a local checkpoint with ``weights_only=True`` and nlnet's allow-list.
 
+    An official Caffe2 pickle (facebookresearch/video-nonlocal-net), recognised by its
+    content, is converted on the fly by :func:`nlnet.converters.official_checkpoint`.
+
     Raises:
         FileNotFoundError: ``filename`` does not exist.
         UnsafeCheckpointError: the file holds a global outside
@@ -149,6 +152,10 @@ def load_local_checkpoint(filename, map_location=None):
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found.')
+    from .converters import official_checkpoint  # here: nlnet.converters imports this module
+    official = official_checkpoint(filename)
+    if official is not None:
+        return official
     try:
         with torch.serialization.safe_globals(MMENGINE_CHECKPOINT_GLOBALS):
             return torch.load(filename, map_location=map_location, weights_only=True)

@@ -7,6 +7,7 @@ from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blob
 
 from nlnet.compat import CorruptCheckpointError
 from nlnet.converters import official_checkpoint
+from nlnet.models.backbones.video_resnet import VideoResNet
 
 NL_I3D = OFFICIAL_CONFIGS['nl-i3d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py']
 
@@ -42,3 +43,17 @@ def test_foreign_blob_names_are_a_corrupt_checkpoint(tmp_path):
                                            'fc8_w': np.ones((2, 2), np.float32)}))
     with pytest.raises(CorruptCheckpointError, match=r"odd.pkl.*\['fc8_w'\]"):
         official_checkpoint(path)
+
+
+def test_imagenet_pickle_is_a_pretrained_source(tmp_path):
+    """VideoResNet(pretrained='r50....pkl') reads the official ImageNet pickle directly
+    (mmengine's local loader) and inflates it as the official loader."""
+    path = str(tmp_path / 'r50_pretrain_c2_model_iter450450_clean.pkl')
+    blobs = random_blobs(imagenet_blob_shapes(50, 4, 10))
+    write_python2_pickle(path, dict(blobs=blobs))
+    backbone = VideoResNet(base_channels=4, conv1_kernel=(5, 7, 7), inflate='i3d',
+                           pretrained=path)
+    backbone.init_weights()
+    branch2a = torch.from_numpy(blobs['res2_0_branch2a_w'])
+    torch.testing.assert_close(backbone.layer1[0].conv1.conv.weight,
+                               torch.stack([branch2a] * 3, dim=2) / 3, rtol=0, atol=0)

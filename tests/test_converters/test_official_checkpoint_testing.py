@@ -1,5 +1,5 @@
-"""tools/test.py with an official config on a generated Kinetics-layout set: a converted
-checkpoint and the raw official pickle give identical dumps."""
+"""tools/test.py with an official config on a generated Kinetics-layout set: the raw official
+pickle and its converted checkpoint give identical dumps."""
 import importlib.util
 import os.path as osp
 import pickle
@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from helpers.video_tools import ROOT, make_video_data
+from helpers.video_tools import ROOT, make_video_data, run_log
 from official_caffe2 import (OFFICIAL_CONFIGS, random_blobs, video_blob_shapes,
                              with_training_state, write_python2_pickle)
 from test_official_numerics import CONFIG_DIR, WIDTH
@@ -54,11 +54,20 @@ def dumped_samples(root, config, checkpoint, name):
         return pickle.load(handle)['samples']
 
 
-def test_converted_checkpoint_tests(workspace):
+def test_raw_pickle_tests_as_its_converted_checkpoint(workspace):
+    """tools/test.py CONFIG official.pkl converts on the fly (a log line says so) and
+    gives the dump of the converted .pth."""
     root, config = workspace
     model, _ = convert_official_video_model(str(root / 'official.pkl'), config)
     torch.save(dict(state_dict=model.state_dict()), root / 'converted.pth')
-    samples = dumped_samples(root, config, root / 'converted.pth', 'converted')
-    assert len(samples) == 1
-    scores = np.stack([s['pred_score'] for s in samples])
+    converted = dumped_samples(root, config, root / 'converted.pth', 'converted')
+    raw = dumped_samples(root, config, root / 'official.pkl', 'raw')
+    assert len(converted) == len(raw) == 1
+    scores = np.stack([s['pred_score'] for s in converted])
     assert scores.shape == (1, NUM_CLASSES) and np.allclose(scores.sum(1), 1)
+    for ours, theirs in zip(converted, raw):
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            assert np.array_equal(ours[key], theirs[key]), key
+    assert 'is an official Caffe2 checkpoint (video model): converted on the fly' in \
+        run_log(root / 'raw')
