@@ -2,8 +2,8 @@
 
     z = BN(W_z y) + x,   y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j)
 
-Routes of :meth:`NonLocalBlock.forward`. Each forms y (folded: W_z y) without an
-N x M tensor, and all end in one tail, z = norm(W_z y) + x.
+Routes of :meth:`NonLocalBlock.forward`. Each but ``stored`` forms y (folded: W_z y)
+without an N x M tensor, and all end in one tail, z = norm(W_z y) + x.
 
 ===========  =============================  ==============================================
 route        runs for                       kernel: why
@@ -13,13 +13,29 @@ reference    ``impl='reference'``           :func:`.reference.reference_forward`
                                             the others against and to count FLOPs).
 chunked      Gaussian, embedded Gaussian;   :func:`.kernels.softmax_attention.softmax_
              ``impl='chunked'``, or         attention` (``backward='chunked'``): SDPA, a
-             ``'auto'`` on CPU              backward that recomputes the weights as GEMMs
-                                            and flushes subnormals (PyTorch's fused CPU
+             ``'auto'`` on CPU (the         backward that recomputes the weights as GEMMs
+             Gaussian: unless ``stored``)   and flushes subnormals (PyTorch's fused CPU
                                             backward is slower, and tens of times slower
                                             on peaked Gaussian weights). Embedded
                                             Gaussian without sub-sampling: :func:`.kernels.
                                             softmax_attention.projected_softmax_attention`,
                                             which keeps x, not theta/phi/g, for backward.
+stored       Gaussian; ``impl='stored'``    :func:`.kernels.stored_weights.stored_softmax_
+             (also embedded Gaussian), or   attention`: logits as one GEMM (no padding of
+             ``'auto'`` on CPU where each   g to x's width, which SDPA needs), softmax in
+             query's keys number at most    place, the weights kept for a backward of
+             16 x C (the weights at most    GEMMs, one for dx where the keys are the
+             16 x the input's memory)       queries. Multiply-adds N M (2C + 3C'), or
+                                            N M (3C + 3C') sub-sampled, against chunked's
+                                            N M (5C + 2C') and mmcv's N M (3C + 3C'). On
+                                            2 CPU cores, fwd+bwd, medians of interleaved
+                                            runs: 1 x 512 x 64 x 128 (NLHead, M = 16 C)
+                                            0.81x mmcv's time at 321 MiB of tensors
+                                            (chunked: 1.2x in issue 12, 101 MiB; mmcv
+                                            793 MiB);
+                                            NL-I3D res3, sub-sampled: 0.94x (chunked
+                                            1.1x). Fewer multiply-adds at any shape: the
+                                            16 C bound is on memory, beyond it chunked.
 native       Gaussian, embedded Gaussian;   ``F.scaled_dot_product_attention`` forward and
              ``impl='native'``, or          backward by autograd: CUDA's flash / memory-
              ``'auto'`` on any non-CPU      efficient kernels, which keep no N x M matrix
@@ -66,17 +82,20 @@ from .kernels.dot_product import dot_product_attention, folded_dot_product, fold
 from .kernels.output_norm import output_batch_norm, sequence_conv
 from .kernels.projection import fused_projection
 from .kernels.softmax_attention import projected_softmax_attention, softmax_attention
+from .kernels.stored_weights import stored_softmax_attention
 from .reference import reference_forward
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
 SCOPES = ('spacetime', 'space', 'time')
 POOL_POSITIONS = ('before', 'after')
-IMPLS = ('auto', 'chunked', 'native', 'reference')
+IMPLS = ('auto', 'chunked', 'native', 'stored', 'reference')
 _CONV_TYPES = {1: 'Conv1d', 2: 'Conv2d', 3: 'Conv3d'}
 _MAX_POOLS = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _DEFAULT_POOL_KERNELS = {1: (2, ), 2: (2, 2), 3: (1, 2, 2)}
 _BN_BY_DIM = {1: 'BN1d', 2: 'BN2d', 3: 'BN3d'}
+# The plain Gaussian's weights are kept (route ``stored``) up to this many times the input.
+_MAX_STORED_WEIGHTS = 16
 # Modes whose weights are not normalised to sum to 1 (C(x) is the number of positions).
 _AVERAGED_MODES = ('dot_product', 'concatenation')
 
@@ -162,9 +181,11 @@ class NonLocalBlock(nn.Module):
         zero_init (bool): zero-init the last normalisation's gamma (or W_z
             when ``norm_cfg`` is None) so that a fresh block is the identity.
         impl (str): how the block computes (the module docstring's table):
-            ``auto`` (default) picks by device, the ``chunked`` softmax backward
-            on CPU and the ``native`` one (PyTorch's fused attention backward)
-            elsewhere; ``chunked`` or ``native`` force one on any device;
+            ``auto`` (default) picks by device and shape: on CPU the ``chunked``
+            softmax backward, or ``stored`` (the weights kept) for a plain Gaussian
+            whose queries see at most 16 x ``in_channels`` keys; elsewhere the
+            ``native`` one (PyTorch's fused attention backward); ``chunked``,
+            ``native`` or ``stored`` force one on any device;
             ``reference`` runs :func:`.reference.reference_forward`, the paper's
             form with the N x M weights.
 
@@ -373,7 +394,11 @@ class NonLocalBlock(nn.Module):
                 self._softmax_scale(), group, ungroup))
         query, key, value, key_grid = self._embeddings(x)
         query, key, value = group(query), self._group(key, key_grid), self._group(value, key_grid)
-        if softmax:
+        if backward == 'stored':
+            keys_are_queries = self.mode == 'gaussian' and not self.sub_sample
+            y = stored_softmax_attention(query, None if keys_are_queries else key, value,
+                                         self._softmax_scale())
+        elif softmax:
             y = softmax_attention(query, key, value, self._softmax_scale(), backward)
         elif self.mode == 'dot_product':
             y = dot_product_attention(query, key, value)
@@ -384,11 +409,29 @@ class NonLocalBlock(nn.Module):
         return ungroup(y)
 
     def _softmax_backward(self, x):
-        """``'chunked'`` or ``'native'``: the softmax attention's backward for ``impl`` on
-        x's device."""
+        """``'chunked'``, ``'native'`` or ``'stored'``: the softmax attention's route for
+        ``impl`` on x's device and shape."""
         if self.impl != 'auto':
             return self.impl
-        return 'chunked' if x.device.type == 'cpu' else 'native'
+        if x.device.type != 'cpu':
+            return 'native'
+        return 'stored' if self._stores_weights(x) else 'chunked'
+
+    def _stores_weights(self, x):
+        """Whether ``auto`` keeps the plain Gaussian's weights on CPU (the module docstring's
+        ``stored`` row): where each query's keys number at most ``_MAX_STORED_WEIGHTS`` times
+        the channels, so that the weights take at most that many times the input's memory."""
+        if self.mode != 'gaussian':
+            return False
+        key_grid = self._key_grid(x)
+        keys = {'spacetime': math.prod(key_grid), 'space': math.prod(key_grid[1:]),
+                'time': key_grid[0]}[self.scope]
+        return keys <= _MAX_STORED_WEIGHTS * self.in_channels
+
+    def _key_grid(self, x):
+        """The grid of phi's positions: x's, pooled when sub-sampling."""
+        grid = x.shape[2:]
+        return [s // k for s, k in zip(grid, self.pool_kernel)] if self.sub_sample else list(grid)
 
     def _folds_dot_product(self, x):
         """Whether the dot product runs folded (:func:`folded_dot_product`): where every query
@@ -396,10 +439,8 @@ class NonLocalBlock(nn.Module):
         if (self.mode != 'dot_product' or self.scope != 'spacetime'
                 or (self.sub_sample and self.pool_position == 'after')):
             return False
-        grid = x.shape[2:]
-        key_grid = [s // k for s, k in zip(grid, self.pool_kernel)] if self.sub_sample else grid
-        return folding_saves_work(self.in_channels, self.inter_channels, math.prod(grid),
-                                  math.prod(key_grid))
+        return folding_saves_work(self.in_channels, self.inter_channels, math.prod(x.shape[2:]),
+                                  math.prod(self._key_grid(x)))
 
     def _folded_dot_product(self, x):
         """norm(W_z y) of the dot product from x (N, C, *S) by :func:`folded_dot_product`."""

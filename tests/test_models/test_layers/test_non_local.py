@@ -67,8 +67,8 @@ def _block(channels, dim, **kwargs):
 
 # Every route against reference.py (Eq. 1-6) ----------------------------------------------
 
-# The softmax modes' two backward routes (both run on CPU); the other modes have one each.
-ROUTES = [(mode, impl) for mode in MODES[:2] for impl in ('chunked', 'native')] + \
+# The softmax modes' three routes (all run on CPU); the other modes have one each.
+ROUTES = [(mode, impl) for mode in MODES[:2] for impl in ('chunked', 'native', 'stored')] + \
     [(mode, 'auto') for mode in MODES[2:]]
 
 
@@ -103,6 +103,29 @@ def test_auto_takes_the_chunked_backward_on_cpu_and_native_elsewhere():
     assert NonLocalBlock(8)._softmax_backward(x.to('meta')) == 'native'
     assert NonLocalBlock(8, impl='native')._softmax_backward(x) == 'native'
     assert NonLocalBlock(8, impl='chunked')._softmax_backward(x.to('meta')) == 'chunked'
+    assert NonLocalBlock(8, impl='stored')._softmax_backward(x.to('meta')) == 'stored'
+
+
+@pytest.mark.parametrize('dim,size,kwargs,stored', [
+    # Keys per query up to 16 x C = 128 keep the plain Gaussian's weights on CPU.
+    (2, (8, 16), {}, True),
+    (2, (8, 17), {}, False),
+    (2, (16, 32), dict(sub_sample=True), True),
+    (2, (16, 34), dict(sub_sample=True), False),
+    # Restricted scopes count the keys of one frame (space) or one position (time).
+    (3, (2, 8, 16), dict(scope='space'), True),
+    (3, (2, 8, 17), dict(scope='space'), False),
+    (3, (129, 1, 1), dict(scope='time'), False),
+    (3, (256, 1, 1), dict(scope='time', sub_sample=True, pool_kernel=(2, 1, 1)), True),
+])
+def test_auto_keeps_the_plain_gaussian_weights_where_they_are_small(dim, size, kwargs, stored):
+    x = torch.empty(1, 8, *size)
+    want = 'stored' if stored else 'chunked'
+    assert NonLocalBlock(8, dim=dim, mode='gaussian', **kwargs)._softmax_backward(x) == want
+    # Never the embedded Gaussian's (projected_softmax_attention), nor off the CPU.
+    assert NonLocalBlock(8, dim=dim, **kwargs)._softmax_backward(x) == 'chunked'
+    assert NonLocalBlock(8, dim=dim, mode='gaussian', **kwargs)._softmax_backward(
+        x.to('meta')) == 'native'
 
 
 @pytest.mark.parametrize('impl', ['auto', 'native'])
@@ -148,7 +171,8 @@ def test_embedded_gaussian_scale_option(use_scale):
 
 
 def _mmcv_name(name, mode, sub_sample):
-    """mmcv nests sub-sampled g/phi as Sequential(conv, pool): 'g.conv.weight' -> 'g.0.conv.weight'."""
+    """mmcv nests sub-sampled g/phi as Sequential(conv, pool):
+    'g.conv.weight' -> 'g.0.conv.weight'."""
     if sub_sample and (name.startswith('g.') or (name.startswith('phi.') and mode != 'gaussian')):
         head, rest = name.split('.', 1)
         return f'{head}.0.{rest}'
@@ -274,7 +298,8 @@ class _RecordOutputs(TorchDispatchMode):
 @pytest.mark.parametrize('sub_sample', [False, True])
 @pytest.mark.parametrize('mode,impl,dtype', [
     (mode, impl, dtype) for mode, impl in ROUTES for dtype in (torch.float32, torch.float64)
-    if impl != 'native' or dtype == torch.float32])  # the native route: once, it is PyTorch's
+    # The native route: once, it is PyTorch's; the stored route keeps the weights by design.
+    if impl != 'stored' and (impl != 'native' or dtype == torch.float32)])
 def test_training_path_never_holds_the_affinity_matrix(mode, impl, dtype, sub_sample):
     # A grid large enough that the softmax modes' backward blocks (bounded in size,
     # not in proportion to N x M) are far below a sixteenth of the affinity matrix.
@@ -354,7 +379,7 @@ def test_autocast_gives_no_inf_or_nan_where_fp32_does_not(mode, sub_sample, dtyp
     (dict(reduction=16), 'reduction must be <= in_channels'),
     (dict(pool_position='middle'), "pool_position must be one of ('before', 'after')"),
     (dict(impl='fast'),
-     "impl must be one of ('auto', 'chunked', 'native', 'reference'), got 'fast'"),
+     "impl must be one of ('auto', 'chunked', 'native', 'stored', 'reference'), got 'fast'"),
     (dict(dim=3, pool_kernel=(2, 2)), 'pool_kernel must be None, an integer >= 1 or 3 integers'),
     (dict(dim=2, pool_kernel=0), 'pool_kernel must be None, an integer >= 1 or 2 integers'),
     (dict(dim=2, pool_kernel=(2.0, 2)), 'pool_kernel must be None'),

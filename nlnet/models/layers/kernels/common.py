@@ -1,4 +1,5 @@
-"""Helpers shared by the kernels: whether a backward is needed, and the compute dtype."""
+"""Helpers shared by the kernels: whether a backward is needed, the compute dtype, and where
+softmax weights are flushed to zero."""
 import torch
 
 
@@ -17,3 +18,12 @@ def autocast_dtype(*tensors):
     if dtype == torch.float32 and torch.is_autocast_enabled(device):
         return torch.get_autocast_dtype(device)
     return dtype
+
+
+def flush_threshold(dtype):
+    """Softmax weights below this are zeroed. Weights far below float resolution (a peaked
+    softmax, e.g. the plain Gaussian on raw features) would be subnormal numbers, which
+    x86 CPUs produce and multiply tens of times slower; 2**26 times the smallest normal
+    number keeps the products with factors down to 2**-26 normal, and what is dropped is
+    below 2**-100 (float32) per weight, far under rounding."""
+    return torch.finfo(dtype).tiny * 2**26

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .common import autocast_dtype, records_grad
+from .common import autocast_dtype, flush_threshold, records_grad
 from .projection import project, projection_backward
 
 # Elements of one block of the backward (batch x queries x key chunk, or batch x query
@@ -230,19 +230,15 @@ def _loops_over_keys(num_queries, num_keys, width, channels):
 class _WeightBlocks:
     """The weights P and dS of a block of queries x keys for the backward, float32 at least.
 
-    Weights far below float resolution (peaked softmax, e.g. the plain Gaussian on
-    raw features) would be subnormal numbers, which x86 CPUs produce and multiply
-    tens of times slower. Zeroing weights under 2**26 times the smallest normal
-    number keeps the products with factors down to 2**-26 normal; what is dropped is
-    below 2**-100 (float32) per weight, far under rounding. Logits are clamped first
-    so that exp itself never returns a subnormal.
+    Weights under :func:`.common.flush_threshold` are zeroed (subnormals); logits are
+    clamped first so that exp itself never returns a subnormal.
     """
 
     def __init__(self, q, k, v, dy, lse, y, scale):
         self.q, self.k, self.v, self.dy, self.scale = q, k, v, dy, scale
         self.neg_lse = lse.to(q.dtype).neg().unsqueeze(-1)
         self.neg_delta = torch.einsum('bnc,bnc->bn', dy, y).neg_().unsqueeze(-1)
-        self.flush_below = torch.finfo(q.dtype).tiny * 2**26
+        self.flush_below = flush_threshold(q.dtype)
         self.lowest_logit = math.log(self.flush_below) - 1
         self.buffers = None
 
