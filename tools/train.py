@@ -9,7 +9,7 @@ missing data root / annotation file / data directory, on a config key that the
 class it configures does not accept (or an unknown ``type``), and on a
 ``load_from`` / ``--resume`` checkpoint that is truncated or does not fit the
 model (:mod:`nlnet.utils.preflight`), or a ``--resume`` checkpoint saved by a
-run with another model, data or schedule (:mod:`nlnet.engine.resume_check_hook`).
+run with another model, data or schedule (:mod:`nlnet.hooks.resume_check_hook`).
 Training runs nlnet's reproducible loops
 (:mod:`nlnet.engine.loops`).
 """

@@ -1,16 +1,14 @@
-"""Training loops, hooks and checked runs; importing this module registers them in mmengine."""
+"""Training loops, CPU mixed precision and checked runs; importing this module registers
+them in mmengine."""
 from .amp import CPUAmpOptimWrapper, amp_optim_wrapper
 from .checked_runs import run_testing, run_training
-from .checkpoint_check_hook import CheckpointCheckHook
 from .keyed_batches import KeyedBatchSampler, ReseedingDataset, SampleKey, reseed
 from .loops import (ReproducibleEpochBasedTrainLoop, ReproducibleIterBasedTrainLoop,
                     keyed_dataloader, reproducible_train_cfg)
-from .resume_check_hook import ResumeCheckHook, run_config_differences
 
 __all__ = [
     'CPUAmpOptimWrapper', 'amp_optim_wrapper', 'run_testing', 'run_training',
-    'CheckpointCheckHook', 'KeyedBatchSampler', 'ReseedingDataset', 'SampleKey', 'reseed',
+    'KeyedBatchSampler', 'ReseedingDataset', 'SampleKey', 'reseed',
     'ReproducibleEpochBasedTrainLoop',
-    'ReproducibleIterBasedTrainLoop', 'keyed_dataloader', 'reproducible_train_cfg',
-    'ResumeCheckHook', 'run_config_differences'
+    'ReproducibleIterBasedTrainLoop', 'keyed_dataloader', 'reproducible_train_cfg'
 ]

@@ -6,13 +6,12 @@ from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from ..evaluation import write_dump
+from ..hooks import CheckpointCheckHook, ResumeCheckHook
 from ..utils.lr_scaling import apply_auto_scale_lr
 from ..utils.preflight import (build_datasets, build_runner,
                                check_checkpoint_exists, check_config_keys, check_data_paths,
                                checkpoint_load_errors, resolve_checkpoint)
-from .checkpoint_check_hook import CheckpointCheckHook
 from .loops import reproducible_train_cfg
-from .resume_check_hook import ResumeCheckHook
 
 __all__ = ['run_training', 'run_testing']
 
@@ -28,7 +27,7 @@ def run_training(cfg, partial_load=False, auto_scale_lr=False, resume_anyway=Fal
             total batch is not that one warns once.
         resume_anyway (bool): resume from a checkpoint whose saved config
             differs in the model, data or schedule (see
-            :class:`~nlnet.engine.resume_check_hook.ResumeCheckHook`).
+            :class:`~nlnet.hooks.resume_check_hook.ResumeCheckHook`).
     """
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None:

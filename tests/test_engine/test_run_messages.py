@@ -10,7 +10,8 @@ import pytest
 from helpers.video_tools import TRAIN_BATCH, make_video_data, run_log, write_config
 from mmengine.config import Config
 
-from nlnet.engine import run_config_differences, run_training
+from nlnet.engine import run_training
+from nlnet.hooks import run_config_differences
 from nlnet.utils import PreflightError, auto_scale_lr_report
 
 NUM_TRAIN = 4

@@ -5,7 +5,7 @@ same constructor arguments and the same state-dict layout (``convs.0``, ``nl_blo
 ``convs.1``, ``conv_cat``, ``conv_seg``), so MMSeg's NonLocalNet checkpoints load
 as they are and give the same logits. It differs in memory, not in results: the
 pairwise matrix of the non-local block is never stored (see
-:mod:`nlnet.models.layers.pairwise`), and the input/output concatenation before
+:mod:`nlnet.models.layers.kernels`), and the input/output concatenation before
 ``conv_cat`` is never materialised.
 """
 import torch
