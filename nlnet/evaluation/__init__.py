@@ -2,8 +2,9 @@
 from .charades_map import CharadesMAP, mean_average_precision
 from .dump_csv import dump_rows, write_dump_csv
 from .plain_dump import DUMP_FORMAT, PlainDumpResults, to_plain, write_dump
+from .readable_acc_metric import ReadableAccMetric, ReadableVideosOnly
 
 __all__ = [
     'CharadesMAP', 'mean_average_precision', 'dump_rows', 'write_dump_csv', 'DUMP_FORMAT',
-    'PlainDumpResults', 'to_plain', 'write_dump'
+    'PlainDumpResults', 'to_plain', 'write_dump', 'ReadableAccMetric', 'ReadableVideosOnly'
 ]

@@ -2,7 +2,7 @@
 
 :class:`nlnet.datasets.RobustVideoDataset` records broken videos in the
 samples that replace them (``replaced_videos`` in training, ``broken_video``
-in testing with ``strict=False``) and :class:`nlnet.datasets.ReadableAccMetric`
+in testing with ``strict=False``) and :class:`nlnet.evaluation.ReadableAccMetric`
 gathers the latter across ranks. This hook turns both into log lines and
 ``<work_dir>/broken_videos.txt``.
 """
