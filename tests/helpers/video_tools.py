@@ -6,13 +6,14 @@ one missing video. The configs inherit the demo NL-C2D config and only shrink
 the run (batch size 2, one epoch, checkpoints by iteration, no lr schedule).
 """
 import glob
-import importlib.util
 import os
 import os.path as osp
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass
+
+from helpers.tool_modules import load_tool
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 HELPERS = osp.dirname(osp.abspath(__file__))
@@ -28,10 +29,7 @@ def _demo_config():
 DEMO_CONFIG = _demo_config()
 TRAIN_BATCH = 2
 
-_spec = importlib.util.spec_from_file_location(
-    'make_demo_dataset', osp.join(ROOT, 'tools', 'data', 'make_demo_dataset.py'))
-make_demo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_demo)
+make_demo = load_tool('data/make_demo_dataset.py')
 
 
 @dataclass

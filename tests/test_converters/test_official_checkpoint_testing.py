@@ -1,13 +1,13 @@
 """tools/test.py with an official config on a generated Kinetics-layout set: the raw official
 pickle and its converted checkpoint give identical dumps."""
-import importlib.util
 import os.path as osp
 import pickle
 
 import numpy as np
 import pytest
 import torch
-from helpers.video_tools import ROOT, make_video_data, run_log
+from helpers.tool_modules import load_tool
+from helpers.video_tools import make_video_data, run_log
 from official_caffe2 import (OFFICIAL_CONFIGS, random_blobs, video_blob_shapes,
                              with_training_state, write_python2_pickle)
 from test_official_numerics import CONFIG_DIR, WIDTH
@@ -37,18 +37,10 @@ def workspace(tmp_path_factory):
     return root, str(config)
 
 
-def load_test_tool():
-    """tools/test.py as a module: run in this process, its start-up costs nothing twice."""
-    spec = importlib.util.spec_from_file_location('nlnet_test_tool',
-                                                  osp.join(ROOT, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def dumped_samples(root, config, checkpoint, name):
     dump = root / f'{name}.pkl'
-    load_test_tool().main([config, str(checkpoint), '--work-dir', str(root / name),
+    load_tool('test.py').main([config, str(checkpoint), '--work-dir', str(root / name),
                       '--dump', str(dump)])
     with open(dump, 'rb') as handle:
         return pickle.load(handle)['samples']

@@ -1,19 +1,14 @@
 """tools/analysis/analyze_logs.py on mmengine scalars.json files written by mmengine's
 own LocalVisBackend, as a training run writes them."""
-import importlib.util
-import os.path as osp
 
 import cv2
 import pytest
+from helpers.tool_modules import load_tool
 from mmengine.visualization import LocalVisBackend
 
 from nlnet.visualization.training_logs import load_scalars, plot_paper_fig4, train_time
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-_spec = importlib.util.spec_from_file_location(
-    'analyze_logs', osp.join(ROOT, 'tools', 'analysis', 'analyze_logs.py'))
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_tool('analysis/analyze_logs.py')
 
 ITERS_PER_EPOCH = 4
 

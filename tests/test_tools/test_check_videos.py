@@ -1,13 +1,13 @@
 """tools/data/check_videos.py and nlnet.datasets.video_check on generated Kinetics-layout videos
 with every kind of broken file mixed in."""
-import importlib.util
 import io
 import os.path as osp
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 from helpers.broken_videos import add_broken_videos
-from helpers.video_tools import DEMO_CONFIG, ROOT, make_video_data
+from helpers.tool_modules import load_tool
+from helpers.video_tools import DEMO_CONFIG, make_video_data
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 
@@ -18,10 +18,7 @@ DEFAULT_SCOPE = 'mmaction'
 NUM_TRAIN = 6
 # A class whose only listed video is missing: the summary must name it.
 EMPTY_CLASS = '7'
-_spec = importlib.util.spec_from_file_location(
-    'check_videos', osp.join(ROOT, 'tools', 'data', 'check_videos.py'))
-check_videos = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_videos)
+check_videos = load_tool('data/check_videos.py')
 
 
 @pytest.fixture(scope='module')

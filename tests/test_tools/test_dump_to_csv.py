@@ -6,14 +6,13 @@ scores of the dump and the 10 clips x 3 crops they average, the broken ones
 marked.
 """
 import csv
-import importlib.util
-import os.path as osp
 import pickle
 
 import numpy as np
 import pytest
 import torch
-from helpers.video_tools import ROOT, make_video_data, write_config
+from helpers.tool_modules import load_tool
+from helpers.video_tools import make_video_data, write_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -23,13 +22,6 @@ DEFAULT_SCOPE = 'mmaction'
 NUM_VAL = 3
 TEST_VIEWS = 10 * 3
 
-
-def load_tool(path):
-    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0],
-                                                  osp.join(ROOT, 'tools', path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

@@ -1,15 +1,10 @@
 """tools/analysis/summarize_dumps.py: the demo's side-by-side metrics of --dump pickles."""
-import importlib.util
-import os.path as osp
 import pickle
 
 import pytest
+from helpers.tool_modules import load_tool
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-_spec = importlib.util.spec_from_file_location(
-    'summarize_dumps', osp.join(ROOT, 'tools', 'analysis', 'summarize_dumps.py'))
-summarize_dumps = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(summarize_dumps)
+summarize_dumps = load_tool('analysis/summarize_dumps.py')
 
 
 def write_dump(path, config, metrics, num_samples, skipped=()):

@@ -1,19 +1,16 @@
 """tools/train.py --amp trains the demo NL-C2D on the CPU (bfloat16 autocast) with finite losses."""
-import importlib.util
 import json
 import math
-import os.path as osp
 
 import torch
-from helpers.video_tools import ROOT, TRAIN_BATCH, make_video_data, run_log, write_config
+from helpers.tool_modules import load_tool
+from helpers.video_tools import TRAIN_BATCH, make_video_data, run_log, write_config
 from mmengine.runner.checkpoint import CheckpointLoader
 
 NUM_TRAIN = 4
 ITERS = NUM_TRAIN // TRAIN_BATCH
 
-_spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools', 'train.py'))
-train_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(train_tool)
+train_tool = load_tool('train.py')
 
 
 def test_amp_training_runs_on_the_cpu_with_finite_losses(tmp_path):

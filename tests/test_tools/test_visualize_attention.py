@@ -1,6 +1,5 @@
 """tools/analysis/visualize_attention.py on a generated demo video and a generated image:
 PNG + JSON per block and query, and clear errors for what cannot be drawn."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -11,6 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
+from helpers.tool_modules import load_tool
 from helpers.video_tools import DEMO_CONFIG, ROOT, make_demo
 
 C2D_CONFIG = osp.join(ROOT, 'configs', 'demo', 'c2d_r18-tiny_1xb16-8x2x1-20e_demo-rgb.py')
@@ -18,10 +18,7 @@ ADE_CONFIG = osp.join(ROOT, 'configs', 'segmentation', 'nonlocal_net',
                       'nonlocal_r50-d8_4xb4-80k_ade20k-512x512.py')
 BLOCK = 'backbone.layer2.0.non_local_block'
 
-_spec = importlib.util.spec_from_file_location(
-    'visualize_attention', osp.join(ROOT, 'tools', 'analysis', 'visualize_attention.py'))
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_tool('analysis/visualize_attention.py')
 
 
 def save_random_checkpoint(cfg, path):
