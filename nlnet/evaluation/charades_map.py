@@ -16,10 +16,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.registry import METRICS
 
+from .readable_acc_metric import COUNT_KEYS, MARK, counts_unprefixed
+
 __all__ = ['average_precision', 'mean_average_precision', 'CharadesMAP']
 
 # Reported without the metric's prefix, as ReadableAccMetric's: they describe the data.
-COUNT_KEYS = ('num_videos', 'num_broken', 'num_classes_scored')
+CHARADES_COUNT_KEYS = COUNT_KEYS + ('num_classes_scored', )
 
 
 def average_precision(scores, positives):
@@ -88,14 +90,14 @@ class CharadesMAP(BaseMetric):
 
     def process(self, data_batch, data_samples):
         for sample in data_samples:
-            self.results.append(dict(
-                score=sample['pred_score'].detach().cpu().numpy().astype(np.float64),
-                label=np.asarray(sample['gt_label'].detach().cpu().numpy() != 0),
-                broken_video=sample.get('broken_video')))
+            self.results.append({
+                'score': sample['pred_score'].detach().cpu().numpy().astype(np.float64),
+                'label': np.asarray(sample['gt_label'].detach().cpu().numpy() != 0),
+                MARK: sample.get(MARK)})
 
     def compute_metrics(self, results):
-        readable = [r for r in results if r['broken_video'] is None]
-        self.broken_videos = [r['broken_video'] for r in results if r['broken_video'] is not None]
+        readable = [r for r in results if r[MARK] is None]
+        self.broken_videos = [r[MARK] for r in results if r[MARK] is not None]
         if not readable:
             raise RuntimeError(f'all {len(results)} evaluated videos are broken')
         labels = np.stack([r['label'] for r in readable])
@@ -117,8 +119,4 @@ class CharadesMAP(BaseMetric):
                     num_classes_scored=int(per_class.size - left_out.size))
 
     def evaluate(self, size):
-        metrics = super().evaluate(size)
-        if self.prefix:
-            for key in COUNT_KEYS:
-                metrics[key] = metrics.pop(f'{self.prefix}/{key}')
-        return metrics
+        return counts_unprefixed(super().evaluate(size), self.prefix, CHARADES_COUNT_KEYS)

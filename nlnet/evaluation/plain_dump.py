@@ -27,13 +27,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS
 from mmengine.structures import BaseDataElement
 
+from .readable_acc_metric import COUNT_KEYS
+from .readable_acc_metric import MARK as BROKEN_MARK
+
 __all__ = ['DUMP_FORMAT', 'to_plain', 'PlainDumpResults', 'write_dump']
 
 DUMP_FORMAT = 'nlnet-dump/1'
-# Set by RobustVideoDataset(strict=False) on a sample standing in for a broken video.
-BROKEN_MARK = 'broken_video'
-# The counts that ReadableVideosOnly metrics report beside their scores.
-COUNT_KEYS = ('num_videos', 'num_broken')
 
 
 def to_plain(value):

@@ -11,11 +11,20 @@ in ``broken_videos`` for :class:`BrokenVideoHook` to list.
 from mmaction.evaluation import AccMetric
 from mmaction.registry import METRICS
 
-__all__ = ['ReadableVideosOnly', 'ReadableAccMetric']
+__all__ = ['ReadableVideosOnly', 'ReadableAccMetric', 'COUNT_KEYS', 'counts_unprefixed']
 
 # Reported without the metric's prefix: they describe the data, not the score.
 COUNT_KEYS = ('num_videos', 'num_broken')
+# Set by RobustVideoDataset(strict=False) on a sample standing in for a broken video.
 MARK = 'broken_video'
+
+
+def counts_unprefixed(metrics, prefix, keys=COUNT_KEYS):
+    """``metrics`` with ``prefix/key`` renamed to ``key`` for each of ``keys`` (in place)."""
+    if prefix:
+        for key in keys:
+            metrics[key] = metrics.pop(f'{prefix}/{key}')
+    return metrics
 
 
 class ReadableVideosOnly:
@@ -56,11 +65,7 @@ class ReadableVideosOnly:
         return metrics
 
     def evaluate(self, size):
-        metrics = super().evaluate(size)
-        if self.prefix:
-            for key in COUNT_KEYS:
-                metrics[key] = metrics.pop(f'{self.prefix}/{key}')
-        return metrics
+        return counts_unprefixed(super().evaluate(size), self.prefix)
 
 
 @METRICS.register_module()
