@@ -123,7 +123,7 @@ def test_executed_count_of_the_folded_dot_product():
     c, d, n = 16, 8, 144
     block = NonLocalBlock(c, dim=2, mode='dot_product').eval()
     x = torch.randn(1, c, 12, 12)
-    assert block._folds_dot_product(x)
+    assert block.route(x) == 'folded'
     flops = count_flops(block, x, 'executed')['flops']
     small = d * (c + 1)**2 + d * (c + 1) * d + c * d * d + c * d * (c + 1)
     norm = flops[f'conv_out.{block.conv_out.norm_name}']

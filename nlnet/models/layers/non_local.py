@@ -2,8 +2,9 @@
 
     z = BN(W_z y) + x,   y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j)
 
-Routes of :meth:`NonLocalBlock.forward`. Each but ``stored`` forms y (folded: W_z y)
-without an N x M tensor, and all end in one tail, z = norm(W_z y) + x.
+Routes of :meth:`NonLocalBlock.forward`, named by :meth:`NonLocalBlock.route`. Each but
+``reference`` and ``stored`` forms y (folded: W_z y) without an N x M tensor, and all
+but ``reference`` end in one tail, z = norm(W_z y) + x.
 
 ===========  =============================  ==============================================
 route        runs for                       kernel: why
@@ -11,31 +12,26 @@ route        runs for                       kernel: why
 reference    ``impl='reference'``           :func:`.reference.reference_forward`: the
                                             paper's form, N x M weights formed (to check
                                             the others against and to count FLOPs).
-chunked      Gaussian, embedded Gaussian;   :func:`.kernels.softmax_attention.softmax_
-             ``impl='chunked'``, or         attention` (``backward='chunked'``): SDPA, a
-             ``'auto'`` on CPU (the         backward that recomputes the weights as GEMMs
-             Gaussian: unless ``stored``)   and flushes subnormals (PyTorch's fused CPU
-                                            backward is slower, and tens of times slower
-                                            on peaked Gaussian weights). Embedded
-                                            Gaussian without sub-sampling: :func:`.kernels.
-                                            softmax_attention.projected_softmax_attention`,
-                                            which keeps x, not theta/phi/g, for backward.
-stored       Gaussian; ``impl='stored'``    :func:`.kernels.stored_weights.stored_softmax_
-             (also embedded Gaussian), or   attention`: logits as one GEMM (no padding of
-             ``'auto'`` on CPU where each   g to x's width, which SDPA needs), softmax in
-             query's keys number at most    place, the weights kept for a backward of
-             16 x C (the weights at most    GEMMs, one for dx where the keys are the
-             16 x the input's memory)       queries. Multiply-adds N M (2C + 3C'), or
+projected    embedded Gaussian without      :func:`.kernels.softmax_attention.projected_
+             sub-sampling, where            softmax_attention`: ``chunked``'s kernel with
+             ``chunked`` would run          theta, phi and g projected inside it, which
+                                            keeps x, not theta/phi/g, for backward.
+chunked      Gaussian, embedded Gaussian    :func:`.kernels.softmax_attention.softmax_
+             sub-sampled; ``impl=           attention` (``backward='chunked'``): SDPA, a
+             'chunked'``, or ``'auto'`` on  backward that recomputes the weights as GEMMs
+             CPU (the Gaussian: unless      and flushes subnormals (PyTorch's fused CPU
+             ``stored``)                    backward is slower, and far slower on peaked
+                                            Gaussian weights).
+stored       ``impl='stored'``, or          :func:`.kernels.stored_weights.stored_softmax_
+             ``'auto'`` on CPU for the      attention`: logits as one GEMM (no padding of
+             Gaussian where each query's    g to x's width, which SDPA needs), softmax in
+             keys number at most 16 x C     place, the weights kept for a backward of
+             (the weights at most 16 x the  GEMMs, one for dx where the keys are the
+             input's memory)                queries. Multiply-adds N M (2C + 3C'), or
                                             N M (3C + 3C') sub-sampled, against chunked's
-                                            N M (5C + 2C') and mmcv's N M (3C + 3C'). On
-                                            2 CPU cores, fwd+bwd, medians of interleaved
-                                            runs: 1 x 512 x 64 x 128 (NLHead, M = 16 C)
-                                            0.81x mmcv's time at 321 MiB of tensors
-                                            (chunked: 1.2x in issue 12, 101 MiB; mmcv
-                                            793 MiB);
-                                            NL-I3D res3, sub-sampled: 0.94x (chunked
-                                            1.1x). Fewer multiply-adds at any shape: the
-                                            16 C bound is on memory, beyond it chunked.
+                                            N M (5C + 2C') and mmcv's N M (3C + 3C'):
+                                            fewer at any shape; the 16 C bound is on
+                                            memory, beyond it chunked.
 native       Gaussian, embedded Gaussian;   ``F.scaled_dot_product_attention`` forward and
              ``impl='native'``, or          backward by autograd: CUDA's flash / memory-
              ``'auto'`` on any non-CPU      efficient kernels, which keep no N x M matrix
@@ -96,8 +92,6 @@ _DEFAULT_POOL_KERNELS = {1: (2, ), 2: (2, 2), 3: (1, 2, 2)}
 _BN_BY_DIM = {1: 'BN1d', 2: 'BN2d', 3: 'BN3d'}
 # The plain Gaussian's weights are kept (route ``stored``) up to this many times the input.
 _MAX_STORED_WEIGHTS = 16
-# Modes whose weights are not normalised to sum to 1 (C(x) is the number of positions).
-_AVERAGED_MODES = ('dot_product', 'concatenation')
 
 
 def _choice(name, value, allowed):
@@ -144,8 +138,16 @@ def _add_residual(branch, x):
     return x + branch
 
 
-def _autocast_float16(device):
-    return torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.float16
+@contextlib.contextmanager
+def _unnormalised_precision(x):
+    """x, or x in float32 with autocast off under float16 autocast: the dot product's and
+    concatenation's weights are not normalised, so y may leave float16's range."""
+    device = x.device.type
+    if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.float16:
+        with torch.autocast(device, enabled=False):
+            yield x.float()
+    else:
+        yield x
 
 
 @MODELS.register_module()
@@ -180,14 +182,16 @@ class NonLocalBlock(nn.Module):
             (0.01 as in the official code and mmcv).
         zero_init (bool): zero-init the last normalisation's gamma (or W_z
             when ``norm_cfg`` is None) so that a fresh block is the identity.
-        impl (str): how the block computes (the module docstring's table):
-            ``auto`` (default) picks by device and shape: on CPU the ``chunked``
-            softmax backward, or ``stored`` (the weights kept) for a plain Gaussian
-            whose queries see at most 16 x ``in_channels`` keys; elsewhere the
-            ``native`` one (PyTorch's fused attention backward); ``chunked``,
-            ``native`` or ``stored`` force one on any device;
-            ``reference`` runs :func:`.reference.reference_forward`, the paper's
-            form with the N x M weights.
+        impl (str): how the (embedded) Gaussian computes, the module
+            docstring's table (:meth:`route` names the route a call takes):
+            ``auto`` (default) picks by device and shape: on CPU ``chunked``
+            (``projected`` for the embedded Gaussian without sub-sampling), or
+            ``stored`` (the weights kept) for a plain Gaussian whose queries see
+            at most 16 x ``in_channels`` keys; elsewhere ``native`` (PyTorch's
+            fused attention backward); ``chunked``, ``native`` or ``stored``
+            force one on any device. ``reference``, for every mode, runs
+            :func:`.reference.reference_forward`, the paper's form with the
+            N x M weights.
 
     Shape:
         input and output: (N, C, *S) with len(S) == dim.
@@ -367,80 +371,93 @@ class NonLocalBlock(nn.Module):
 
     def forward(self, x):
         self._check_input(x)
+        return self._ROUTES[self.route(x)](self, x)
+
+    def route(self, x):
+        """The name of the route (a row of the module docstring's table) that ``self(x)``
+        takes, from ``impl``, ``mode`` and x's (N, C, *S) device and shape."""
         if self.impl == 'reference':
-            return reference_forward(self, x)
-        # Un-normalised weights: y may leave float16's range (see the module docstring).
-        in_float32 = self.mode in _AVERAGED_MODES and _autocast_float16(x.device.type)
-        with (torch.autocast(x.device.type, enabled=False) if in_float32 else
-              contextlib.nullcontext()):
-            inputs = x.float() if in_float32 else x
-            if self._folds_dot_product(x):
-                branch = self._folded_dot_product(inputs)
-            else:
-                branch = self._output(self._aggregate(inputs), x.shape)
-            return _add_residual(branch, x)
-
-    def _aggregate(self, x):
-        """y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j) of x (N, C, *S) -> (N, L, C') in flat grid
-        order, by the route of the module docstring's table."""
-        grid = tuple(x.shape[2:])
-        group, ungroup = (functools.partial(self._group, grid=grid),
-                          functools.partial(self._ungroup, grid=grid))
-        softmax = self.mode in ('gaussian', 'embedded_gaussian')
-        backward = self._softmax_backward(x) if softmax else None
-        if self.mode == 'embedded_gaussian' and not self.sub_sample and backward == 'chunked':
-            return ungroup(projected_softmax_attention(
-                x.flatten(2).transpose(1, 2), *self._conv_params(('theta', 'phi', 'g')),
-                self._softmax_scale(), group, ungroup))
-        query, key, value, key_grid = self._embeddings(x)
-        query, key, value = group(query), self._group(key, key_grid), self._group(value, key_grid)
-        if backward == 'stored':
-            keys_are_queries = self.mode == 'gaussian' and not self.sub_sample
-            y = stored_softmax_attention(query, None if keys_are_queries else key, value,
-                                         self._softmax_scale())
-        elif softmax:
-            y = softmax_attention(query, key, value, self._softmax_scale(), backward)
-        elif self.mode == 'dot_product':
-            y = dot_product_attention(query, key, value)
-        else:
-            w_theta, w_phi = self._concat_weights()
-            y = concatenation_attention(query @ w_theta.to(query.dtype),
-                                        key @ w_phi.to(key.dtype), value)
-        return ungroup(y)
-
-    def _softmax_backward(self, x):
-        """``'chunked'``, ``'native'`` or ``'stored'``: the softmax attention's route for
-        ``impl`` on x's device and shape."""
-        if self.impl != 'auto':
-            return self.impl
-        if x.device.type != 'cpu':
-            return 'native'
-        return 'stored' if self._stores_weights(x) else 'chunked'
-
-    def _stores_weights(self, x):
-        """Whether ``auto`` keeps the plain Gaussian's weights on CPU (the module docstring's
-        ``stored`` row): where each query's keys number at most ``_MAX_STORED_WEIGHTS`` times
-        the channels, so that the weights take at most that many times the input's memory."""
-        if self.mode != 'gaussian':
-            return False
-        key_grid = self._key_grid(x)
-        keys = {'spacetime': math.prod(key_grid), 'space': math.prod(key_grid[1:]),
-                'time': key_grid[0]}[self.scope]
-        return keys <= _MAX_STORED_WEIGHTS * self.in_channels
-
-    def _key_grid(self, x):
-        """The grid of phi's positions: x's, pooled when sub-sampling."""
+            return 'reference'
+        if self.mode == 'concatenation':
+            return 'separable'
         grid = x.shape[2:]
-        return [s // k for s, k in zip(grid, self.pool_kernel)] if self.sub_sample else list(grid)
+        key_grid = [s // k for s, k in zip(grid, self.pool_kernel)] if self.sub_sample else grid
+        if self.mode == 'dot_product':
+            # Folding needs every query to see every key and phi, g to embed the (pooled) input.
+            folds = (self.scope == 'spacetime'
+                     and not (self.sub_sample and self.pool_position == 'after')
+                     and folding_saves_work(self.in_channels, self.inter_channels,
+                                            math.prod(grid), math.prod(key_grid)))
+            return 'folded' if folds else 'associative'
+        if self.impl != 'auto':
+            route = self.impl
+        elif x.device.type != 'cpu':
+            route = 'native'
+        else:
+            # The plain Gaussian's weights are kept where they take at most
+            # _MAX_STORED_WEIGHTS times the input's memory.
+            keys_per_query = {'spacetime': math.prod(key_grid), 'space': math.prod(key_grid[1:]),
+                              'time': key_grid[0]}[self.scope]
+            route = ('stored' if self.mode == 'gaussian'
+                     and keys_per_query <= _MAX_STORED_WEIGHTS * self.in_channels else 'chunked')
+        if route == 'chunked' and self.mode == 'embedded_gaussian' and not self.sub_sample:
+            return 'projected'
+        return route
 
-    def _folds_dot_product(self, x):
-        """Whether the dot product runs folded (:func:`folded_dot_product`): where every query
-        sees every key, phi and g embed the (pooled) input, and it saves work."""
-        if (self.mode != 'dot_product' or self.scope != 'spacetime'
-                or (self.sub_sample and self.pool_position == 'after')):
-            return False
-        return folding_saves_work(self.in_channels, self.inter_channels, math.prod(x.shape[2:]),
-                                  math.prod(self._key_grid(x)))
+    # Routes: each gives z = norm(W_z y) + x of x (N, C, *S) ----------------------------------
+
+    def _sequences(self, x):
+        """theta/phi/g of x as sequences of one scope each: query (B, L', D), key (B, M', D)
+        and value (B, M', C')."""
+        query, key, value, key_grid = self._embeddings(x)
+        return (self._group(query, tuple(x.shape[2:])), self._group(key, key_grid),
+                self._group(value, key_grid))
+
+    def _tail(self, y, x):
+        """z = norm(W_z y) + x for y (B, L', C') of one scope each."""
+        y = self._ungroup(y, tuple(x.shape[2:]))
+        return _add_residual(self._output(y, x.shape), x)
+
+    def _projected(self, x):
+        grid = tuple(x.shape[2:])
+        y = projected_softmax_attention(
+            x.flatten(2).transpose(1, 2), *self._conv_params(('theta', 'phi', 'g')),
+            self._softmax_scale(), functools.partial(self._group, grid=grid),
+            functools.partial(self._ungroup, grid=grid))
+        return self._tail(y, x)
+
+    def _chunked(self, x):
+        return self._tail(softmax_attention(*self._sequences(x), self._softmax_scale(), 'chunked'),
+                          x)
+
+    def _native(self, x):
+        return self._tail(softmax_attention(*self._sequences(x), self._softmax_scale(), 'native'),
+                          x)
+
+    def _stored(self, x):
+        query, key, value = self._sequences(x)
+        keys_are_queries = self.mode == 'gaussian' and not self.sub_sample
+        return self._tail(stored_softmax_attention(query, None if keys_are_queries else key,
+                                                   value, self._softmax_scale()), x)
+
+    def _folded(self, x):
+        with _unnormalised_precision(x) as inputs:
+            return _add_residual(self._folded_dot_product(inputs), x)
+
+    def _associative(self, x):
+        with _unnormalised_precision(x) as inputs:
+            return self._tail(dot_product_attention(*self._sequences(inputs)), x)
+
+    def _separable(self, x):
+        with _unnormalised_precision(x) as inputs:
+            query, key, value = self._sequences(inputs)
+            w_theta, w_phi = self._concat_weights()
+            return self._tail(concatenation_attention(query @ w_theta.to(query.dtype),
+                                                      key @ w_phi.to(key.dtype), value), x)
+
+    _ROUTES = {'reference': reference_forward, 'projected': _projected, 'chunked': _chunked,
+               'stored': _stored, 'native': _native, 'folded': _folded,
+               'associative': _associative, 'separable': _separable}
 
     def _folded_dot_product(self, x):
         """norm(W_z y) of the dot product from x (N, C, *S) by :func:`folded_dot_product`."""

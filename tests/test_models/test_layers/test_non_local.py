@@ -1,5 +1,8 @@
 """NonLocalBlock: every route of its dispatcher against reference.py (the paper's Eq. 1-6 with
 the explicit N x M weights), mmcv parity, initialisation, memory, precision, arguments."""
+import os
+import sys
+
 import pytest
 import torch
 import torch.nn as nn
@@ -9,6 +12,7 @@ from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import load_state_dict as mmengine_load_state_dict
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from nlnet.models.layers import non_local
 from nlnet.models.layers.non_local import NonLocalBlock
 from nlnet.models.layers.reference import reference_forward
 
@@ -99,11 +103,15 @@ def test_every_route_matches_the_reference(mode, impl, dim, size, scope, pool_ke
 
 def test_auto_takes_the_chunked_backward_on_cpu_and_native_elsewhere():
     x = torch.randn(1, 8, 3, 3)
-    assert NonLocalBlock(8)._softmax_backward(x) == 'chunked'
-    assert NonLocalBlock(8)._softmax_backward(x.to('meta')) == 'native'
-    assert NonLocalBlock(8, impl='native')._softmax_backward(x) == 'native'
-    assert NonLocalBlock(8, impl='chunked')._softmax_backward(x.to('meta')) == 'chunked'
-    assert NonLocalBlock(8, impl='stored')._softmax_backward(x.to('meta')) == 'stored'
+    # Without sub-sampling the embedded Gaussian's chunked route projects theta/phi/g itself.
+    assert NonLocalBlock(8).route(x) == 'projected'
+    assert NonLocalBlock(8, sub_sample=True).route(x) == 'chunked'
+    assert NonLocalBlock(8).route(x.to('meta')) == 'native'
+    assert NonLocalBlock(8, impl='native').route(x) == 'native'
+    assert NonLocalBlock(8, impl='chunked').route(x.to('meta')) == 'projected'
+    assert NonLocalBlock(8, impl='chunked', sub_sample=True).route(x.to('meta')) == 'chunked'
+    assert NonLocalBlock(8, impl='stored').route(x.to('meta')) == 'stored'
+    assert NonLocalBlock(8, impl='reference').route(x) == 'reference'
 
 
 @pytest.mark.parametrize('dim,size,kwargs,stored', [
@@ -121,11 +129,65 @@ def test_auto_takes_the_chunked_backward_on_cpu_and_native_elsewhere():
 def test_auto_keeps_the_plain_gaussian_weights_where_they_are_small(dim, size, kwargs, stored):
     x = torch.empty(1, 8, *size)
     want = 'stored' if stored else 'chunked'
-    assert NonLocalBlock(8, dim=dim, mode='gaussian', **kwargs)._softmax_backward(x) == want
-    # Never the embedded Gaussian's (projected_softmax_attention), nor off the CPU.
-    assert NonLocalBlock(8, dim=dim, **kwargs)._softmax_backward(x) == 'chunked'
-    assert NonLocalBlock(8, dim=dim, mode='gaussian', **kwargs)._softmax_backward(
-        x.to('meta')) == 'native'
+    assert NonLocalBlock(8, dim=dim, mode='gaussian', **kwargs).route(x) == want
+    # Never the embedded Gaussian's, nor off the CPU.
+    embedded = 'chunked' if kwargs.get('sub_sample') else 'projected'
+    assert NonLocalBlock(8, dim=dim, **kwargs).route(x) == embedded
+    assert NonLocalBlock(8, dim=dim, mode='gaussian', **kwargs).route(x.to('meta')) == 'native'
+
+
+def _table_routes():
+    """The route names of non_local.py's docstring table, in its order."""
+    lines = non_local.__doc__.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith('====')]
+    return [line.split()[0] for line in lines[rules[1] + 1:rules[2]] if line[:1].strip()]
+
+
+# One configuration per route, run on CPU for training, and the function of its kernel
+# (the table's third column) that no other route calls.
+ROUTE_CASES = [
+    ('reference', dict(impl='reference'), (6, 7), 'reference_forward'),
+    ('projected', {}, (6, 7), '_ProjectedSoftmaxAttention.forward'),
+    ('chunked', dict(sub_sample=True), (6, 7), '_SoftmaxAttention.forward'),
+    ('chunked', dict(mode='gaussian'), (8, 17), '_SoftmaxAttention.forward'),
+    ('stored', dict(mode='gaussian'), (6, 7), '_StoredSoftmaxAttention.forward'),
+    ('stored', dict(impl='stored'), (6, 7), '_StoredSoftmaxAttention.forward'),
+    ('native', dict(impl='native'), (6, 7), 'fused_softmax_attention'),
+    ('folded', dict(mode='dot_product'), (6, 7), 'folded_dot_product'),
+    ('associative', dict(mode='dot_product', sub_sample=True, pool_position='after'), (6, 7),
+     'dot_product_attention'),
+    ('separable', dict(mode='concatenation'), (6, 7), 'concatenation_attention'),
+]
+
+
+def test_every_route_of_the_table_has_a_configuration_and_a_dispatch():
+    routes = _table_routes()
+    assert routes == ['reference', 'projected', 'chunked', 'stored', 'native', 'folded',
+                      'associative', 'separable']
+    assert set(NonLocalBlock._ROUTES) == set(routes)
+    assert {case[0] for case in ROUTE_CASES} == set(routes)
+
+
+@pytest.mark.parametrize('route,kwargs,size,kernel', ROUTE_CASES)
+def test_route_names_the_kernel_forward_runs(route, kwargs, size, kernel):
+    block = NonLocalBlock(8, dim=2, **kwargs).train()
+    x = torch.randn(2, 8, *size, requires_grad=True)
+    assert block.route(x) == route
+    layers = os.path.dirname(non_local.__file__)
+    called = set()
+
+    def profile(frame, event, arg):
+        if event == 'call' and frame.f_code.co_filename.startswith(layers):
+            called.add(frame.f_code.co_qualname)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        block(x)
+    finally:
+        sys.setprofile(previous)
+    kernels = {case[3] for case in ROUTE_CASES}
+    assert called & kernels == {kernel}, sorted(called)
 
 
 @pytest.mark.parametrize('impl', ['auto', 'native'])
@@ -155,7 +217,7 @@ def test_dot_product_folded_or_not_matches_the_reference(channels, size, sub_sam
     block = _randomise(_block(channels, 2, mode='dot_product', sub_sample=sub_sample,
                               pool_position=pool_position))
     x = torch.randn(2, channels, *size, dtype=torch.float64)
-    assert block._folds_dot_product(x) is folds
+    assert block.route(x) == ('folded' if folds else 'associative')
     _assert_matches_reference(block, x)
 
 
