@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Training on a Slurm cluster, one task per GPU:
+# Training on a Slurm cluster, one task per GPU (or CPU process on nodes without GPUs):
 #
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py arguments ...]
 #
-# GPUS (total, default 8), GPUS_PER_NODE (default 8), CPUS_PER_TASK (default 5),
+# GPUS, GPUS_PER_NODE, TASKS_PER_NODE and CPUS_PER_TASK (tools/slurm_resources.sh),
 # SRUN_ARGS (extra srun options) and MASTER_PORT (default: random) come from
 # the environment; PYTHON picks the interpreter (default: python).
 set -euo pipefail
@@ -17,12 +17,11 @@ JOB_NAME=$2
 CONFIG=$3
 WORK_DIR=$4
 shift 4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
 TOOLS=$(dirname "$0")
+# shellcheck source=tools/slurm_resources.sh
+source "$TOOLS/slurm_resources.sh"
 # A random rendezvous port, so that several jobs can share a node.
 export MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
 
@@ -32,10 +31,7 @@ set -x
 PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" \
+    "${SRUN_RESOURCES[@]}" \
     --kill-on-bad-exit=1 \
     $SRUN_ARGS \
     "$PYTHON" -u "$TOOLS/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher=slurm "$@"
