@@ -5,7 +5,8 @@
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py arguments ...]
 #   GPUS=8 bash tools/dist_test.sh CONFIG CHECKPOINT [test.py arguments ...]
 #
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
+# Multi-node: on every node, the same NNODES, MASTER_ADDR (node 0's address) and
+# PORT, and its own NODE_RANK (0 .. NNODES-1); GPUS is the processes per node.
 # PYTHON picks the interpreter (default: python).
 set -euo pipefail
 
@@ -24,6 +25,12 @@ GPUS=${GPUS:-1}
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
+# Every node names node 0's address: with 127.0.0.1, nodes 1.. would wait for a master on themselves.
+if [ "$NNODES" -gt 1 ] && [ -z "${MASTER_ADDR:-}" ]; then
+    echo "$0: NNODES=$NNODES: set MASTER_ADDR to node 0's address on every node" \
+        "(and NODE_RANK=0..$((NNODES - 1)), one per node)" >&2
+    exit 2
+fi
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 PYTHON=${PYTHON:-python}
 TOOLS=$(dirname "$0")

@@ -53,7 +53,7 @@ def init_cpu_distributed(cfg, launcher):
 
 
 def slurm_process_environment(environ):
-    """torch.distributed's variables for a task started by ``srun``, as mmengine's launcher sets them.
+    """torch.distributed's variables for a task started by ``srun``, as mmengine sets them.
 
     ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` are Slurm's ``SLURM_PROCID``,
     ``SLURM_NTASKS`` and ``SLURM_LOCALID``; ``MASTER_ADDR`` (unless set) is
