@@ -24,7 +24,7 @@ GPUS=${GPUS:-1}
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
-# Every node names node 0's address: with 127.0.0.1, nodes 1.. would wait for a master on themselves.
+# Every node names node 0's address: with 127.0.0.1, nodes 1.. would wait for themselves.
 if [ "$NNODES" -gt 1 ] && [ -z "${MASTER_ADDR:-}" ]; then
     echo "$0: NNODES=$NNODES: set MASTER_ADDR to node 0's address on every node" \
         "(and NODE_RANK=0..$((NNODES - 1)), one per node)" >&2
