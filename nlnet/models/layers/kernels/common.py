@@ -23,7 +23,7 @@ def autocast_dtype(*tensors):
 def flush_threshold(dtype):
     """Softmax weights below this are zeroed. Weights far below float resolution (a peaked
     softmax, e.g. the plain Gaussian on raw features) would be subnormal numbers, which
-    x86 CPUs produce and multiply tens of times slower; 2**26 times the smallest normal
+    x86 CPUs produce and multiply in slow microcode assists; 2**26 times the smallest normal
     number keeps the products with factors down to 2**-26 normal, and what is dropped is
     below 2**-100 (float32) per weight, far under rounding."""
     return torch.finfo(dtype).tiny * 2**26

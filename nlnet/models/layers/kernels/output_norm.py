@@ -5,8 +5,8 @@ normalised W_z y, so autograd keeps W_z's output (C channels per position, twice
 C' = C/2) until the backward, and PyTorch's CPU BatchNorm backward allocates a second
 buffer of that size. Here the backward computes W_z y again from y, which W_z's own
 weight gradient needs anyway (one GEMM of C C' L multiply-adds), normalises it in place
-and turns it into the gradient there: two activation-sized tensors less at the
-backward's BN step (at NL-I3D res3 sizes, 2 x 512 x 8 x 28 x 28, 49 MiB).
+and turns it into the gradient there: two activation-sized tensors (C values per
+position each) less at the backward's BN step.
 """
 import torch
 from torch.autograd.function import once_differentiable
@@ -81,7 +81,7 @@ class _OutputBatchNorm(torch.autograd.Function):
         out = y.new_empty(out_shape)
         seq = sequence_conv(y, weight, bias, out.view(y.shape[0], weight.shape[0], y.shape[1]))
         # Two passes, as PyTorch's CPU BatchNorm: the mean, then the centred squares
-        # (var_mean itself is several times slower on CPU).
+        # (var_mean itself is slower on CPU).
         num_values = seq.shape[0] * seq.shape[2]
         mean = seq.sum(2).sum(0) / num_values
         seq.sub_(mean[:, None])

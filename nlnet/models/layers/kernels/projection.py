@@ -3,7 +3,7 @@
 theta, phi and g read the same input; side by side they are one (B, L, C) x (C, sum C_k)
 product. Built from ``torch.cat`` of the weights, autograd would keep that
 concatenated copy for the backward: per non-local block as large as its weights
-(6 MiB at C = 1024), which across a video backbone's blocks outweighs what the
+(1.5 C^2 values at C' = C/2), which across a video backbone's blocks outweighs what the
 fusion saves. Here the backward concatenates again instead.
 """
 import torch

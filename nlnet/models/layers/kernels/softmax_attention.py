@@ -22,10 +22,8 @@ block's input (:mod:`.projection`) into a (B, L, 2D + C') tensor. Autograd would
 keep that tensor from the forward to the backward: 1.5 times the input at the
 default D = C' = C/2. Its Function keeps the input instead, which the caller holds
 anyway, projects it again in the backward (3 GEMMs of L C (2D + C') multiply-adds,
-about 2 % of an NLHead-sized block's step) and writes dK and dV over the
-recomputed keys and values once a key chunk is done with them. At MMSeg's NLHead
-size (1 x 512 x 64 x 128) that takes the block's peak of live tensors from 96 to
-77 MiB.
+linear in L where the attention's backward is quadratic) and writes dK and dV over
+the recomputed keys and values once a key chunk is done with them.
 """
 import math
 
@@ -37,10 +35,9 @@ from .common import autocast_dtype, flush_threshold, records_grad
 from .projection import project, projection_backward
 
 # Elements of one block of the backward (batch x queries x key chunk, or batch x query
-# chunk x keys): 2**20 float32 values are 4 MiB, small next to any affinity matrix worth
-# avoiding. Blocks over key chunks get 1.5 times that: each re-reads and re-writes the
-# whole (N, D) dQ, and at N = 8192 chunks of 192 keys instead of 128 made the backward
-# about 2 % faster on 2 CPU cores, where query-chunk blocks ran best at 2**20.
+# chunk x keys): small next to any affinity matrix worth avoiding. Blocks over key
+# chunks get 1.5 times that: each re-reads and re-writes the whole (N, D) dQ, so fewer,
+# larger key chunks pay for themselves (both sizes chosen by timing the backward).
 _CHUNK_ELEMENTS = 2**20
 _KEY_CHUNK_ELEMENTS = 3 * 2**19
 
@@ -58,9 +55,8 @@ def softmax_attention(query, key, value, scale, backward='chunked', chunk_size=N
     k, v and the forward's log-sum-exp of each query, so only O((N + M) D) is
     kept between the passes and it runs as plain GEMMs.
     Unlike PyTorch's fused CPU backward, it flushes the subnormal weights of a
-    peaked softmax (the plain Gaussian on raw features), which otherwise slow
-    the CPU down tens of times (a Gaussian block at NL-I3D res3 sizes took about
-    20 s per step on 2 cores with it, 0.6 s without).
+    peaked softmax (the plain Gaussian on raw features), which x86 CPUs
+    otherwise compute in slow microcode assists (:func:`.common.flush_threshold`).
 
     Both passes accumulate the logits and the softmax in float32 at least: the
     fused forward kernels do for float16/bfloat16 inputs, and the backward
@@ -161,7 +157,7 @@ class _SoftmaxAttention(torch.autograd.Function):
         q, k, v = (t.to(acc_dtype) for t in (query, key, value))
         # Row-major whatever the inputs' strides: the plain Gaussian's q and k are x seen
         # channel-last, and the blocks write rows of dK (and accumulate all of dQ), which
-        # in x's channel-major layout are strided scatters (its backward took 1.2x mmcv's).
+        # in x's channel-major layout are strided scatters.
         grads = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in (q, k, v)]
         softmax_attention_backward(q, k, v, out, grad_out, lse, ctx.scale, ctx.chunk_size, *grads)
         return (*(g.to(t.dtype) for g, t in zip(grads, (query, key, value))), None, None)

@@ -20,8 +20,8 @@ from torch.autograd.function import once_differentiable
 from .common import autocast_dtype, flush_threshold, records_grad
 from .softmax_attention import fused_softmax_attention
 
-# Elements of one block of the backward's dY V^T (rows x keys, all batches), 8 MiB in
-# float32, and the side of the square tiles of the in-place symmetrisation: few enough
+# Elements of one block of the backward's dY V^T (rows x keys, all batches), and the
+# side of the square tiles of the in-place symmetrisation: few enough
 # ops (32 and 36 at N = M = 8192) that on a loaded machine, where every op's threads
 # wait for each other, they cost little next to the GEMMs.
 _BLOCK_ELEMENTS = 2**21
