@@ -27,9 +27,10 @@ from mmengine.fileio import exists
 from .robust_video_dataset import RobustVideoDataset
 
 __all__ = ['ActionSpan', 'CharadesDataset', 'load_charades_classes', 'parse_actions',
-           'active_classes']
+           'read_charades_csv', 'active_classes']
 
 CLIP_LABELS = ('span', 'video')
+REQUIRED_COLUMNS = ('id', 'actions')
 # Times in the csv have two decimals; a span ending exactly on a frame's time
 # must include that frame despite float rounding (0.35 s x 20 fps = 6.999...).
 _TIME_TOLERANCE = 1e-6
@@ -74,10 +75,71 @@ def parse_actions(text, class_index, where):
             start, end = float(start), float(end)
         except ValueError:
             raise ValueError(f'{where}: action {item!r} has a non-numeric time') from None
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise ValueError(f'{where}: action {item!r} has a non-finite time')
         if not 0 <= start <= end:
             raise ValueError(f'{where}: action {item!r} does not satisfy 0 <= start <= end')
         spans.append(ActionSpan(class_index[name], start, end))
     return spans
+
+
+def csv_records(handle):
+    """``(first_line, last_line, fields)`` of each non-blank record of a csv file.
+
+    The lines are the file's own (from 1): a quoted cell may hold newlines, so a
+    record can span several lines and the record count is not a line number.
+    """
+    reader = csv.reader(handle)
+    last_line = 0
+    for fields in reader:
+        first_line, last_line = last_line + 1, reader.line_num
+        if fields:
+            yield first_line, last_line, fields
+
+
+def read_charades_csv(path, class_index):
+    """``[(video_id, [ActionSpan, ...]), ...]`` of a ``Charades_v1_*.csv``, in file order.
+
+    Every row must have as many fields as the header, a non-empty ``id`` seen
+    on no other row, and well-formed ``actions``; errors name the file, the
+    row's line in the file and the video. A UTF-8 byte order mark before the
+    header is skipped.
+
+    Args:
+        path (str): the csv file, with at least the columns ``id`` and ``actions``.
+        class_index (dict[str, int]): class id -> label.
+    """
+    videos, first_seen = [], {}
+    with open(path, newline='', encoding='utf-8-sig') as handle:
+        records = csv_records(handle)
+        try:
+            _, _, header = next(records)
+        except StopIteration:
+            raise ValueError(f'{path}: empty file, expected a header with the columns '
+                             f'{list(REQUIRED_COLUMNS)}') from None
+        missing = set(REQUIRED_COLUMNS) - set(header)
+        if missing:
+            raise ValueError(f'{path}: missing column(s) {sorted(missing)}')
+        for first_line, last_line, fields in records:
+            lines = (f'line {first_line}' if first_line == last_line
+                     else f'lines {first_line}-{last_line}')
+            if len(fields) != len(header):
+                raise ValueError(f'{path}, {lines}: {len(fields)} fields where the header has '
+                                 f'{len(header)} ({",".join(header)}); a truncated row or '
+                                 'an unquoted comma?')
+            row = dict(zip(header, fields))
+            video_id = row['id']
+            if not video_id.strip():
+                raise ValueError(f'{path}, {lines}: empty id')
+            if video_id in first_seen:
+                raise ValueError(f'{path}, {lines}: video {video_id} is listed twice (first on '
+                                 f'line {first_seen[video_id]})')
+            first_seen[video_id] = first_line
+            where = f'{path}, {lines} (video {video_id})'
+            videos.append((video_id, parse_actions(row['actions'], class_index, where)))
+    if not videos:
+        raise ValueError(f'{path}: no videos, only the header')
+    return videos
 
 
 def active_classes(spans, first_frame, last_frame, fps):
@@ -162,18 +224,14 @@ class CharadesDataset(RobustVideoDataset):
         if not exists(self.ann_file):
             raise FileNotFoundError(f'ann_file {self.ann_file!r} does not exist')
         class_index = {name: label for label, name in enumerate(self.class_ids)}
-        with open(self.ann_file, newline='') as handle:
-            reader = csv.DictReader(handle)
-            missing = {'id', 'actions'} - set(reader.fieldnames or ())
-            if missing:
-                raise ValueError(f'{self.ann_file}: missing column(s) {sorted(missing)}')
-            data_list = []
-            for row_number, row in enumerate(reader, start=2):
-                where = f'{self.ann_file}, line {row_number} (video {row["id"]})'
-                spans = parse_actions(row['actions'] or '', class_index, where)
-                data_list.append(dict(
-                    self._location(row['id']), video_id=row['id'],
-                    label=sorted({span.label for span in spans}), actions=spans))
+        return [dict(self._location(video_id), video_id=video_id,
+                     label=sorted({span.label for span in spans}), actions=spans)
+                for video_id, spans in read_charades_csv(self.ann_file, class_index)]
+
+    def filter_data(self):
+        data_list = super().filter_data()
+        # CharadesMAP reads it from dataset_meta: the videos it never sees are still counted.
+        self._metainfo['num_skipped'] = len(self.skipped)
         return data_list
 
     def _location(self, video_id):

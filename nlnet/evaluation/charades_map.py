@@ -7,7 +7,12 @@ depend on the order of ties; this is scikit-learn's ``average_precision_score``,
 which PySlowFast's Charades evaluation calls, and Charades' own
 ``Charades_v1_classify.m`` on sets without ties. Classes without a positive
 video in the evaluated set have no AP: they are left out of the mean and named
-in the log.
+in the log. Non-finite scores are refused: scikit-learn refuses NaN, and
+infinite scores of one class do not form one run of ties.
+
+Videos without a prediction (broken, with a lenient dataset) are left out and
+counted in ``num_broken``; Charades' own evaluation scores a missing video
+``-inf`` in every class instead, so its figure can differ (README, Charades).
 """
 import logging
 
@@ -18,10 +23,12 @@ from mmengine.registry import METRICS
 
 from .readable_acc_metric import COUNT_KEYS, MARK, counts_unprefixed
 
-__all__ = ['average_precision', 'mean_average_precision', 'CharadesMAP']
+__all__ = ['average_precision', 'mean_average_precision', 'check_finite', 'CharadesMAP']
 
 # Reported without the metric's prefix, as ReadableAccMetric's: they describe the data.
 CHARADES_COUNT_KEYS = COUNT_KEYS + ('num_classes_scored', )
+# Classes named in full in an error; the rest are counted.
+_NAMED_CLASSES = 10
 
 
 def average_precision(scores, positives):
@@ -45,18 +52,42 @@ def average_precision(scores, positives):
     return float(np.sum(recall_gain * precision))
 
 
-def mean_average_precision(scores, labels):
-    """``(mAP, per-class AP with NaN for classes without positives)``.
+def check_finite(scores, class_names=None):
+    """Raise ValueError naming how many scores are NaN / +inf / -inf and in which classes.
 
     Args:
         scores (ndarray): (N, C) scores.
+        class_names (sequence[str] | None): C names; labels where None.
+    """
+    bad = ~np.isfinite(scores)
+    if not bad.any():
+        return
+    counts = ', '.join(f'{int(count)} {kind}' for kind, count in (
+        ('NaN', np.isnan(scores).sum()), ('+inf', np.isposinf(scores).sum()),
+        ('-inf', np.isneginf(scores).sum())) if count)
+    classes = np.flatnonzero(bad.any(axis=0))
+    names = [class_names[i] if class_names is not None else int(i)
+             for i in classes[:_NAMED_CLASSES]]
+    more = f' and {classes.size - _NAMED_CLASSES} more' if classes.size > _NAMED_CLASSES else ''
+    raise ValueError(f'{int(bad.sum())} non-finite score(s) ({counts}) in {classes.size} '
+                     f'class(es) {names}{more}, among {scores.shape[0]} videos: the mAP is not '
+                     'defined (a diverged model?)')
+
+
+def mean_average_precision(scores, labels, class_names=None):
+    """``(mAP, per-class AP with NaN for classes without positives)``.
+
+    Args:
+        scores (ndarray): (N, C) scores, all finite.
         labels (ndarray): (N, C) multi-hot labels (non-zero = positive).
+        class_names (sequence[str] | None): C names for errors; labels where None.
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels) != 0
     if scores.shape != labels.shape or scores.ndim != 2:
         raise ValueError(f'scores {scores.shape} and labels {labels.shape} must both be '
                          '(videos, classes)')
+    check_finite(scores, class_names)
     per_class = np.full(scores.shape[1], np.nan)
     for label in np.flatnonzero(labels.any(axis=0)):
         per_class[label] = average_precision(scores[:, label], labels[:, label])
@@ -75,7 +106,9 @@ class CharadesMAP(BaseMetric):
     :attr:`broken_videos`. Classes left out are logged by their names where the
     dataset's metainfo has ``classes`` (CharadesDataset: ``c000`` ...), else by
     label. Metrics: ``<prefix>/mAP`` (a fraction, as
-    PySlowFast's), ``num_videos``, ``num_broken`` and ``num_classes_scored``.
+    PySlowFast's), ``num_videos`` (scored), ``num_broken`` (left out: the
+    marked samples and the videos the dataset skipped when built, its
+    metainfo's ``num_skipped``) and ``num_classes_scored``.
 
     Args:
         collect_device (str): as :class:`mmengine.evaluator.BaseMetric`.
@@ -104,18 +137,26 @@ class CharadesMAP(BaseMetric):
         if labels.ndim != 2 or labels.shape[1] < 2:
             raise ValueError(f'CharadesMAP needs multi-hot gt_label vectors, got shape '
                              f'{labels.shape[1:]} per video')
+        names = (self.dataset_meta or {}).get('classes')
+        if names is not None and len(names) != labels.shape[1]:
+            names = None
         mean_ap, per_class = mean_average_precision(np.stack([r['score'] for r in readable]),
-                                                    labels)
+                                                    labels, names)
         left_out = np.flatnonzero(np.isnan(per_class))
         if left_out.size:
-            names = (self.dataset_meta or {}).get('classes')
-            named = (f'classes {[names[i] for i in left_out]}'
-                     if names is not None and len(names) == per_class.size
+            named = (f'classes {[names[i] for i in left_out]}' if names is not None
                      else f'labels {left_out.tolist()}')
             print_log(f'mAP over {per_class.size - left_out.size} of {per_class.size} classes: '
                       f'{left_out.size} have no positive among the {len(readable)} videos and '
                       f'are left out ({named})', logger='current', level=logging.INFO)
-        return dict(mAP=mean_ap, num_videos=len(readable), num_broken=len(self.broken_videos),
+        # Videos skipped when the dataset was built never reach process().
+        num_broken = len(self.broken_videos) + (self.dataset_meta or {}).get('num_skipped', 0)
+        if num_broken:
+            print_log(f'mAP over {len(readable)} of {len(readable) + num_broken} videos: '
+                      f'{num_broken} broken video(s) have no prediction and are left out '
+                      "(Charades' official evaluation would score them -inf in every class)",
+                      logger='current', level=logging.WARNING)
+        return dict(mAP=mean_ap, num_videos=len(readable), num_broken=num_broken,
                     num_classes_scored=int(per_class.size - left_out.size))
 
     def evaluate(self, size):

@@ -1,5 +1,6 @@
 """CharadesDataset: csv parsing, clip labels from time spans, tolerance of broken videos."""
 import csv
+import re
 import os.path as osp
 import shutil
 
@@ -185,6 +186,9 @@ def test_broken_videos_are_replaced_in_training_and_named_in_testing(layout, tmp
     assert replaced[0]['filename'] == osp.join(videos, 'CUT.mp4')
     with pytest.raises(BrokenVideoError, match='GONE.mp4: file not found'):
         build(layout, ann, test_mode=True)[1]
+    # CharadesMAP counts the videos skipped at build time from the metainfo (its dataset_meta).
+    skipping = build(layout, ann, test_mode=True, skip_broken=True)
+    assert len(skipping) == 1 and skipping.metainfo['num_skipped'] == 2
 
 
 def test_bad_input_is_named(layout, tmp_path):
@@ -206,3 +210,43 @@ def test_bad_input_is_named(layout, tmp_path):
     no_sampling = [dict(type='DecordInit'), dict(type='DecordDecode')]
     with pytest.raises(ValueError, match="clip_labels='span' needs SampleFrames"):
         build(layout, layout['train'], pipeline=no_sampling)[0]
+
+
+BAD_CSV = {
+    # A quoted cell with newlines (the release's script column has them): the error names
+    # the file's line, not the record count.
+    'line after a multi-line record': (
+        'id,script,actions\nA1,"Someone\nopens the door.\n",c000 0 1\n\nA2,,c999 0 1\n',
+        r"line 6 \(video A2\): unknown action class 'c999'"),
+    'multi-line record': ('id,script,actions\nA1,"one\ntwo",c000 3 1\n',
+                          r'lines 2-3 \(video A1\): .* 0 <= start <= end'),
+    'truncated row': (','.join(make_charades_demo.CSV_COLUMNS) + '\nZ9Q8W,HR43,Kitchen\n',
+                      r'line 2: 3 fields where the header has 11 \(id,subject,'),
+    'extra field': ('id,script,actions\nA1,x,c000 0 1,9.5\n',
+                    'line 2: 4 fields where the header has 3'),
+    'infinite end': ('id,actions\nA1,c000 0 1\nA2,c000 0.00 inf\n',
+                     r"line 3 \(video A2\): action 'c000 0.00 inf' has a non-finite time"),
+    'empty id': ('id,actions\nA1,c000 0 1\n,c001 0 1\n', 'line 3: empty id'),
+    'duplicate id': ('id,actions\nA1,c000 0 1\nA2,\nA1,c001 0 1\n',
+                     r'line 4: video A1 is listed twice \(first on line 2\)'),
+    'header only': ('id,script,actions\n', ': no videos, only the header'),
+    'empty file': ('', r": empty file, expected a header with the columns \['id', 'actions'\]"),
+}
+
+
+@pytest.mark.parametrize('case', BAD_CSV)
+def test_csv_errors_name_the_file_and_the_line(layout, tmp_path, case):
+    text, message = BAD_CSV[case]
+    path = tmp_path / 'bad.csv'
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f'{re.escape(str(path))}(, )?{message}'):
+        build(layout, str(path))
+
+
+def test_csv_with_a_byte_order_mark_is_read(layout, tmp_path):
+    path = tmp_path / 'bom.csv'
+    path.write_text('id,script,actions\nTR000,,c003 0 1\n', encoding='utf-8-sig')
+    assert path.read_bytes().startswith(b'\xef\xbb\xbfid,')
+    dataset = build(layout, str(path))
+    info = dataset.get_data_info(0)
+    assert info['video_id'] == 'TR000' and info['actions'] == [ActionSpan(3, 0., 1.)]

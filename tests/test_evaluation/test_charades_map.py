@@ -6,6 +6,7 @@ counts, ties included): scikit-learn's ``average_precision_score`` (not installe
 here), which PySlowFast's Charades evaluation calls.
 """
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -98,6 +99,8 @@ def log_lines():
 def test_metric_leaves_out_classes_without_positives_and_broken_videos_and_says_so(log_lines):
     scores, labels = random_set(3, decimals=1)
     metric = METRICS.build(dict(type='CharadesMAP'))
+    # Three more videos were skipped when the dataset was built (skip_broken=True).
+    metric.dataset_meta = dict(num_skipped=3)
     broken = {0, 5}
     # Two batches, as the test loop feeds them; float32 scores as the head returns them.
     samples = data_samples(scores, labels, broken)
@@ -110,12 +113,37 @@ def test_metric_leaves_out_classes_without_positives_and_broken_videos_and_says_
     assert metrics['charades/mAP'] == pytest.approx(expected, abs=1e-12)
     scored = int(labels[kept].any(axis=0).sum())
     assert metrics['num_classes_scored'] == scored
-    assert (metrics['num_videos'], metrics['num_broken']) == (len(kept), 2)
+    assert (metrics['num_videos'], metrics['num_broken']) == (len(kept), 2 + 3)
     assert [entry['filename'] for entry in metric.broken_videos] == ['v0.mp4', 'v5.mp4']
-    left_out = [line for line in log_lines if 'left out' in line]
-    assert len(left_out) == 1
+    classes_left_out = [line for line in log_lines if 'classes' in line and 'left out' in line]
+    assert len(classes_left_out) == 1
     missing = np.flatnonzero(~labels[kept].any(axis=0)).tolist()
-    assert f'mAP over {scored} of 12 classes' in left_out[0] and str(missing) in left_out[0]
+    assert f'mAP over {scored} of 12 classes' in classes_left_out[0]
+    assert str(missing) in classes_left_out[0]
+    videos_left_out = [line for line in log_lines if 'videos:' in line]
+    assert videos_left_out == [
+        f'mAP over {len(kept)} of {len(kept) + 5} videos: 5 broken video(s) have no prediction '
+        "and are left out (Charades' official evaluation would score them -inf in every class)"]
+
+
+def test_non_finite_scores_are_refused_naming_how_many_and_where():
+    scores, labels = random_set(4)
+    scores[[0, 5], 2] = np.nan
+    scores[3, 4], scores[1, 9] = np.inf, -np.inf
+    expected = (r'4 non-finite score\(s\) \(2 NaN, 1 \+inf, 1 -inf\) in 3 class\(es\) '
+                r'{}, among 60 videos: the mAP is not defined')
+    with pytest.raises(ValueError, match=expected.format(re.escape('[2, 4, 9]'))):
+        mean_average_precision(scores, labels)
+    metric = METRICS.build(dict(type='CharadesMAP'))
+    metric.dataset_meta = dict(classes=tuple(f'c{i:03d}' for i in range(12)))
+    metric.process({}, data_samples(scores, labels))
+    with pytest.raises(ValueError,
+                       match=expected.format(re.escape("['c002', 'c004', 'c009']"))):
+        metric.evaluate(len(scores))
+    # Every class named up to ten, the rest counted.
+    with pytest.raises(ValueError, match=re.escape('in 12 class(es) [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] '
+                                                   'and 2 more')):
+        mean_average_precision(np.full_like(scores, np.nan), labels)
 
 
 def test_metric_refuses_single_labels():
