@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from ..compat import UnsafeCheckpointError
+from ..checkpoint_errors import UnsafeCheckpointError
 
 __all__ = ['Caffe2Unpickler', 'UnsafeCaffe2PickleError', 'load_caffe2_blobs',
            'read_caffe2_blobs_if_official']
@@ -33,7 +33,7 @@ TRAINING_STATE_BLOBS = ('model_iter', 'lr')
 
 class UnsafeCaffe2PickleError(UnsafeCheckpointError):
     """An official-looking pickle names a global other than numpy's array constructors
-    (a :class:`~nlnet.compat.UnsafeCheckpointError`, as torch checkpoints that do)."""
+    (a :class:`~nlnet.checkpoint_errors.UnsafeCheckpointError`, as torch checkpoints that do)."""
 
 
 class Caffe2Unpickler(pickle.Unpickler):

@@ -4,7 +4,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from ..compat import CorruptCheckpointError
+from ..checkpoint_errors import CorruptCheckpointError
 from .caffe2_blobs import (Caffe2ConversionError, caffe2_to_model_state_dict,
                            caffe2_to_state_dict, caffe2_to_torchvision_resnet)
 from .caffe2_pickle import load_caffe2_blobs, read_caffe2_blobs_if_official
@@ -15,8 +15,11 @@ __all__ = ['build_recognizer', 'convert_official_video_model', 'convert_official
 
 def build_recognizer(config, device=None):
     """The recognizer of ``config`` (path or Config), built by mmaction's registry;
-    ``device='meta'`` builds it without memory, for shape checks."""
-    import nlnet  # noqa: F401  (registers nlnet's modules and the stack's fixes)
+    ``device='meta'`` builds it without memory, for shape checks.
+
+    nlnet's models are registered by then: importing this module runs ``nlnet/__init__``
+    first, which registers them, and a call comes after that import has finished.
+    """
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
     register_all_modules()

@@ -18,7 +18,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 from torch import nn
 
-from ..compat import CorruptCheckpointError, UnsafeCheckpointError
+from ..checkpoint_errors import CorruptCheckpointError, UnsafeCheckpointError
 
 __all__ = [
     'PreflightError', 'check_data_paths', 'check_config_keys', 'build_runner', 'build_datasets',

@@ -5,7 +5,7 @@ import torch
 from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
                              video_blob_shapes, with_training_state, write_python2_pickle)
 
-from nlnet.compat import CorruptCheckpointError
+from nlnet.checkpoint_errors import CorruptCheckpointError
 from nlnet.converters import official_checkpoint
 from nlnet.models.backbones.video_resnet import VideoResNet
 

@@ -3,7 +3,7 @@
 One real subprocess per tool, each on a checkpoint with a live payload
 (tests/helpers/hostile_pickles.py): the tool exits with the refusal naming the
 file and the global, and the payload's target folder is left as it was. The
-refusal of every payload kind is tested in-process in tests/test_compat.py.
+refusal of every payload kind is tested in-process in tests/test_checkpoint_loading.py.
 """
 import pytest
 from helpers.hostile_pickles import ATTACKS, make_target, save_hostile_checkpoint, untouched
