@@ -11,13 +11,11 @@ import nlnet  # noqa: F401,I001  (first: registers nlnet and applies the stack f
 import argparse
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import Config, DictAction
 
 from nlnet.engine import run_testing
-from nlnet.utils import (PreflightError, close_distributed, exit_after_distributed_run,
-                         init_cpu_distributed)
+from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed, run_tool_main
 
 
 def parse_args(argv=None):
@@ -101,9 +99,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except PreflightError as error:
-        print(f'{osp.basename(sys.argv[0])}: error: {error}', file=sys.stderr)
-        sys.exit(2)
-    exit_after_distributed_run()
+    run_tool_main(main)

@@ -8,7 +8,8 @@ Before training starts the run fails, naming the path or config key, on a
 missing data root / annotation file / data directory, on a config key that the
 class it configures does not accept (or an unknown ``type``), and on a
 ``load_from`` / ``--resume`` checkpoint that is truncated or does not fit the
-model (:mod:`nlnet.utils.preflight`), or a ``--resume`` checkpoint saved by a
+model (:mod:`nlnet.utils.preflight`, :mod:`nlnet.utils.checkpoint_checks`), or a
+``--resume`` checkpoint saved by a
 run with another model, data or schedule (:mod:`nlnet.hooks.resume_check_hook`).
 Training runs nlnet's reproducible loops
 (:mod:`nlnet.engine.loops`).
@@ -18,13 +19,11 @@ import nlnet  # noqa: F401,I001  (first: registers nlnet and applies the stack f
 import argparse
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import Config, DictAction
 
 from nlnet.engine import amp_optim_wrapper, run_training
-from nlnet.utils import (PreflightError, close_distributed, exit_after_distributed_run,
-                         init_cpu_distributed)
+from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed, run_tool_main
 
 
 def parse_args(argv=None):
@@ -129,9 +128,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except PreflightError as error:
-        print(f'{osp.basename(sys.argv[0])}: error: {error}', file=sys.stderr)
-        sys.exit(2)
-    exit_after_distributed_run()
+    run_tool_main(main)

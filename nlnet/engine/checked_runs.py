@@ -7,11 +7,12 @@ from mmengine.logging import print_log
 
 from ..evaluation import write_dump
 from ..hooks import CheckpointCheckHook, ResumeCheckHook
+from ..utils.checkpoint_checks import (check_checkpoint_exists, checkpoint_load_errors,
+                                      resolve_checkpoint)
 from ..utils.lr_scaling import apply_auto_scale_lr
-from ..utils.preflight import (build_datasets, build_runner,
-                               check_checkpoint_exists, check_config_keys, check_data_paths,
-                               checkpoint_load_errors, resolve_checkpoint)
+from ..utils.preflight import check_config_keys, check_data_paths
 from .loops import reproducible_train_cfg
+from .runner_build import build_datasets, build_runner
 
 __all__ = ['run_training', 'run_testing']
 

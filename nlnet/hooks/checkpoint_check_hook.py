@@ -2,7 +2,7 @@
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from ..utils.preflight import check_state_dict
+from ..utils.checkpoint_checks import check_state_dict
 
 
 @HOOKS.register_module()
@@ -18,7 +18,7 @@ class CheckpointCheckHook(Hook):
         filename (str): the checkpoint the runner will load, for the message.
         option (str): where it came from (``'--resume'``, ``'load_from'``,
             ...), for the message.
-        strict (bool): see :func:`~nlnet.utils.preflight.check_state_dict`.
+        strict (bool): see :func:`~nlnet.utils.checkpoint_checks.check_state_dict`.
     """
 
     priority = 'VERY_HIGH'

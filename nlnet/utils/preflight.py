@@ -1,36 +1,27 @@
-"""Checks that tools/train.py and tools/test.py run before any work starts.
+"""Checks of a config that tools/train.py and tools/test.py run before any work starts.
 
-A mistake in a config, a missing file or a wrong checkpoint should stop a run
-at once with the file or the config key in the message, not after minutes of
-data loading or with a half-trained model. Every check raises
-:class:`PreflightError`, whose message is meant for the user as it is.
+A mistake in a config or a missing file should stop a run at once with the
+file or the config key in the message, not after minutes of data loading.
+Every check raises :class:`PreflightError`, whose message is meant for the user
+as it is; so do the checks of the checkpoint a run loads
+(:mod:`nlnet.utils.checkpoint_checks`).
 """
-import contextlib
 import difflib
 import inspect
 import os.path as osp
-import re
 
 import mmengine.registry as mm_registry
-import torch
-from mmengine.model import BaseTTAModel, is_model_wrapper
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
 from torch import nn
 
-from ..checkpoint_errors import CorruptCheckpointError, UnsafeCheckpointError
-
-__all__ = [
-    'PreflightError', 'check_data_paths', 'check_config_keys', 'build_runner', 'build_datasets',
-    'resolve_checkpoint', 'check_checkpoint_exists', 'checkpoint_load_errors', 'check_state_dict'
-]
+__all__ = ['PreflightError', 'is_remote', 'check_data_paths', 'check_config_keys']
 
 
 class PreflightError(Exception):
     """A run cannot start; the message names the file or config key at fault."""
 
 
-def _is_remote(path):
+def is_remote(path):
+    """Whether mmengine reads ``path`` through a file backend (``scheme://...``), not from disk."""
     return '://' in path
 
 
@@ -50,7 +41,7 @@ def _dataset_cfgs(dataset_cfg, path):
 
 def _joined(data_root, path):
     """mmengine's BaseDataset rule: relative paths are taken under ``data_root``."""
-    if data_root and not osp.isabs(path) and not _is_remote(path):
+    if data_root and not osp.isabs(path) and not is_remote(path):
         return osp.join(data_root, path)
     return path
 
@@ -69,10 +60,10 @@ def check_data_paths(cfg, loader_keys):
             continue
         for path, dataset in _dataset_cfgs(loader.get('dataset'), f'{loader_key}.dataset'):
             data_root = dataset.get('data_root') or ''
-            if data_root and not _is_remote(data_root) and not osp.isdir(data_root):
+            if data_root and not is_remote(data_root) and not osp.isdir(data_root):
                 raise PreflightError(f'{path}.data_root: directory {data_root!r} does not exist')
             ann_file = dataset.get('ann_file')
-            if isinstance(ann_file, str) and ann_file and not _is_remote(ann_file):
+            if isinstance(ann_file, str) and ann_file and not is_remote(ann_file):
                 full = _joined(data_root, ann_file)
                 if not osp.isfile(full):
                     raise PreflightError(
@@ -80,7 +71,7 @@ def check_data_paths(cfg, loader_keys):
             prefixes = dataset.get('data_prefix')
             if isinstance(prefixes, dict):
                 for name, prefix in prefixes.items():
-                    if not isinstance(prefix, str) or not prefix or _is_remote(prefix):
+                    if not isinstance(prefix, str) or not prefix or is_remote(prefix):
                         continue
                     full = _joined(data_root, prefix)
                     if not osp.exists(full):
@@ -228,121 +219,3 @@ def check_config_keys(cfg):
             errors += _node_errors(path, node, _registry_name(path), scope)
     if errors:
         raise PreflightError('\n'.join(errors))
-
-
-# ----------------------------------------------------------------------------- building
-
-
-def build_runner(cfg):
-    """The config's runner (``runner_type`` or mmengine's Runner)."""
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
-
-
-def build_datasets(runner, loader_attrs):
-    """Build the datasets of the runner's dataloaders now, so bad data fails early.
-
-    The built datasets replace their configs, so nothing is loaded twice.
-
-    Args:
-        runner (Runner): a runner whose dataloaders are still configs.
-        loader_attrs (list[str]): e.g. ``['_train_dataloader']``.
-    """
-    for attr in loader_attrs:
-        loader = getattr(runner, attr, None)
-        if not isinstance(loader, dict) or not isinstance(loader.get('dataset'), dict):
-            continue
-        dataset = mm_registry.DATASETS.build(loader['dataset'])
-        if hasattr(dataset, 'full_init'):
-            dataset.full_init()
-        loader['dataset'] = dataset
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def resolve_checkpoint(cfg):
-    """The checkpoint a run will load and the option that asked for it, or (None, None)."""
-    load_from = cfg.get('load_from')
-    if cfg.get('resume'):
-        if load_from:
-            return load_from, '--resume'
-        latest = find_latest_checkpoint(cfg.work_dir)
-        if latest is None:
-            return None, None
-        return latest, f'--resume (latest checkpoint of {cfg.work_dir})'
-    if load_from:
-        return load_from, 'load_from'
-    return None, None
-
-
-def check_checkpoint_exists(filename, option):
-    """Fail unless the local checkpoint ``filename`` exists (URLs are left to the loader).
-
-    The file is read once, by the runner: :func:`check_state_dict` checks what
-    it holds and :func:`checkpoint_load_errors` names the file when it cannot
-    be read.
-
-    Args:
-        filename (str): a path or URL mmengine can load.
-        option (str): where the checkpoint came from, for the message.
-    """
-    if not _is_remote(filename) and not osp.isfile(filename):
-        raise PreflightError(f'{option}: checkpoint {filename!r} does not exist')
-
-
-@contextlib.contextmanager
-def checkpoint_load_errors(filename, option):
-    """Turn a checkpoint that cannot be read (truncated, corrupt, unsafe) into a PreflightError.
-
-    Only :mod:`nlnet.compat`'s checkpoint reader raises the errors caught here.
-    """
-    try:
-        yield
-    except (CorruptCheckpointError, UnsafeCheckpointError) as error:
-        raise PreflightError(f'{option}: cannot load checkpoint {filename!r}: {error}') from error
-
-
-def check_state_dict(model, checkpoint, filename, option, strict=True):
-    """Fail unless the weights of the loaded ``checkpoint`` fit ``model``.
-
-    Args:
-        model (nn.Module): the built model (wrappers, test-time augmentation
-            included, are unwrapped).
-        checkpoint (object): what the checkpoint file holds.
-        filename (str): the checkpoint's path, for the message.
-        option (str): where the checkpoint came from, for the message.
-        strict (bool): every parameter and buffer must be present with the
-            right shape and nothing else may be in the file; otherwise it is
-            enough that some weights match and none has the wrong shape.
-    """
-    if not isinstance(checkpoint, dict):
-        raise PreflightError(f'{option}: {filename!r} holds a {type(checkpoint).__name__}, '
-                             'not a checkpoint dict')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = {re.sub(r'^module\.', '', key): value for key, value in state_dict.items()}
-    if not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
-        raise PreflightError(f'{option}: {filename!r} has no state_dict of tensors')
-    # Unwrapped as mmengine's load_state_dict does: distributed and test-time-augmentation
-    # wrappers load their module's weights under the module's own names.
-    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
-        model = model.module
-    model_state = model.state_dict()
-    shared = sorted(set(model_state) & set(state_dict))
-    problems = [f'size mismatch for {key}: checkpoint {tuple(state_dict[key].shape)}, '
-                f'model {tuple(model_state[key].shape)}'
-                for key in shared if state_dict[key].shape != model_state[key].shape]
-    if strict:
-        missing = sorted(set(model_state) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(model_state))
-        if missing:
-            problems.append(f'missing keys in the checkpoint: {", ".join(missing)}')
-        if unexpected:
-            problems.append(f'unexpected keys in the checkpoint: {", ".join(unexpected)}')
-    elif not shared:
-        problems.append('no parameter name is shared')
-    if problems:
-        detail = '\n'.join(problems[:20])
-        raise PreflightError(f'{option}: checkpoint {filename!r} does not match the model '
-                             f'{type(model).__name__}:\n{detail}')

@@ -4,19 +4,21 @@ Each case runs :func:`nlnet.engine.run_training` (what ``tools/train.py`` calls
 once the command line is merged) on a tiny generated dataset and expects a
 :class:`PreflightError` naming the offending path or config key, with no
 training step and no checkpoint written. The command-line form of the error
-(``test.py: error: ...``, exit code 2) is checked on one real subprocess.
+(``test.py: error: ...``, exit code 2) is checked on tools/test.py's ``main``.
 """
+import sys
+
 import pytest
 import torch
-from helpers.video_tools import make_video_data, python_tool, run_tool, write_config
+from helpers.tool_modules import load_tool
+from helpers.video_tools import make_video_data, write_config
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import nlnet  # noqa: F401
 from mmaction.registry import MODELS
-from mmseg.models import SegTTAModel
 from nlnet.engine import run_training
-from nlnet.utils import PreflightError, check_config_keys, check_state_dict
+from nlnet.utils import PreflightError, check_config_keys, run_tool_main
 from nlnet.utils.preflight import accepted_keys
 
 DEFAULT_SCOPE = 'mmaction'
@@ -108,41 +110,16 @@ def test_every_demo_config_passes_the_key_check(setup):
     check_config_keys(Config.fromfile(config))
 
 
-def test_partial_load_needs_shared_weights_of_the_same_shape():
-    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
-    own = model.state_dict()
-    check_state_dict(model, {'state_dict': {'0.weight': own['0.weight']}}, 'part.pth',
-                     'load_from', strict=False)
-    with pytest.raises(PreflightError, match=r"load_from: checkpoint 'wide.pth' does not match "
-                       r'the model Sequential:\nsize mismatch for 0.weight: checkpoint \(4, 2\), '
-                       r'model \(3, 2\)'):
-        check_state_dict(model, {'0.weight': torch.zeros(4, 2)}, 'wide.pth', 'load_from',
-                         strict=False)
-    with pytest.raises(PreflightError, match='unexpected keys in the checkpoint: extra'):
-        check_state_dict(model, dict(own, extra=torch.zeros(1)), 'extra.pth', '--resume')
-
-
-def test_test_tool_rejects_truncated_checkpoint_before_testing(setup, tmp_path):
+def test_test_tool_rejects_truncated_checkpoint_before_testing(setup, tmp_path, monkeypatch,
+                                                                 capsys):
     config, checkpoints = setup
-    run = run_tool(python_tool('test.py', config, checkpoints['truncated'],
-                               '--work-dir', tmp_path / 'work'), tmp_path, 'test')
-    assert run.returncode == 2
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setattr(sys, 'argv', ['tools/test.py', config, checkpoints['truncated'],
+                                      '--work-dir', str(tmp_path / 'work')])
+    with pytest.raises(SystemExit) as end:
+        run_tool_main(load_tool('test.py').main)
+    assert end.value.code == 2
+    captured = capsys.readouterr()
     assert f"test.py: error: checkpoint: cannot load checkpoint '{checkpoints['truncated']}'" \
-        in run.stderr
-    assert 'Epoch(test)' not in run.stdout
-
-
-class TinySegmentor(torch.nn.Sequential):
-    """A module a test-time-augmentation wrapper accepts (it needs ``test_step``)."""
-
-    def test_step(self, data):
-        return data
-
-
-def test_test_time_augmentation_wrapper_is_checked_by_its_module_weights():
-    model = TinySegmentor(torch.nn.Linear(2, 3))
-    check_state_dict(SegTTAModel(module=model), {'state_dict': model.state_dict()}, 'row.pth',
-                     'checkpoint')
-    with pytest.raises(PreflightError, match='missing keys in the checkpoint: 0.bias'):
-        check_state_dict(SegTTAModel(module=model), {'0.weight': model[0].weight}, 'row.pth',
-                         'checkpoint')
+        in captured.err
+    assert 'Epoch(test)' not in captured.out
