@@ -50,8 +50,7 @@ def test_segmentation_block_costs_its_closed_form():
     cfg = Config.fromfile(SEG_R50)
     nonlocal_net = model_complexity(cfg, [64, 96])
     head = cfg.model.decode_head
-    for key in ('reduction', 'use_scale', 'mode'):
-        head.pop(key)
+    head.pop('non_local_cfg')
     head.update(type='FCNHead', num_convs=2, concat_input=True)
     fcn = model_complexity(cfg, [64, 96])
     block = block_closed_form('embedded_gaussian', 512, 96, 96, 96)

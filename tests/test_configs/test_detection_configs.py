@@ -14,10 +14,10 @@ from mmdet.structures import DetDataSample
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'detection')
 ROWS = {
     'mask-rcnn_r50_fpn_1x_coco': ('ResNet', 50, 'FPN'),
-    'mask-rcnn_r50-nl_fpn_1x_coco': ('NLResNet', 50, 'FPN'),
+    'mask-rcnn_r50-nl_fpn_1x_coco': ('NonLocalResNet', 50, 'FPN'),
     'mask-rcnn_r50_nl-fpn_1x_coco': ('ResNet', 50, 'NonLocalFPN'),
     'mask-rcnn_r101_fpn_1x_coco': ('ResNet', 101, 'FPN'),
-    'mask-rcnn_r101-nl_fpn_1x_coco': ('NLResNet', 101, 'FPN'),
+    'mask-rcnn_r101-nl_fpn_1x_coco': ('NonLocalResNet', 101, 'FPN'),
     'mask-rcnn_r101_nl-fpn_1x_coco': ('ResNet', 101, 'NonLocalFPN'),
 }
 
@@ -41,8 +41,10 @@ def test_config_is_the_table_row(name):
     assert (cfg.model.type, cfg.model.backbone.type, cfg.model.backbone.depth,
             cfg.model.neck.type) == ('MaskRCNN', backbone, depth, neck)
     assert cfg.model.backbone.init_cfg.checkpoint == f'torchvision://resnet{depth}'
-    if backbone == 'NLResNet':
-        assert cfg.model.backbone.non_local_positions == [(2, -2)]
+    if backbone == 'NonLocalResNet':
+        assert cfg.model.backbone.non_local == [(2, -2)]
+    if neck == 'NonLocalFPN':
+        assert (cfg.model.neck.non_local, cfg.model.neck.sub_sample_levels) == ((1, 2, 3), (1, ))
 
 
 def build(name, init_weights=True):

@@ -3,7 +3,8 @@
 Each of the 16 rows (R-50-D8 / R-101-D8; Cityscapes 512x1024 and 769x769 at 40k/80k,
 ADE20K 512x512 at 80k/160k, VOC12aug 512x512 at 20k/40k) must resolve to MMSeg's own
 config of that row (shipped with mmsegmentation) except for the decode head type and
-nlnet's custom import, build a model with MMSeg's parameter count and state-dict
+nlnet's custom import (NonLocalHead's ``non_local_cfg`` read as NLHead's reduction,
+use_scale and mode), build a model with MMSeg's parameter count and state-dict
 layout, and the ms+flip configs must wrap exactly that model in MMSeg's TTA. Every
 config, row or ms+flip, builds its model and its data pipelines.
 """
@@ -81,11 +82,19 @@ def test_row_config_runs_nlnet_head_in_mmseg_scope(name):
     assert cfg.model.decode_head.type == 'NonLocalHead'
 
 
+def as_mmseg_head(head):
+    """NonLocalHead's ``non_local_cfg`` spelt as NLHead's keyword arguments."""
+    head = dict(head)
+    head.update(head.pop('non_local_cfg', {}))
+    return head
+
+
 @needs_mmseg_configs
 @pytest.mark.parametrize('name', NAMES)
 def test_row_config_equals_mmseg_except_head_type(name):
     ours = load(osp.join(CONFIG_DIR, name)).to_dict()
     ref = load(osp.join(MMSEG_CONFIG_DIR, name)).to_dict()
+    ours['model']['decode_head'] = as_mmseg_head(ours['model']['decode_head'])
     assert ref['model']['decode_head']['type'] == 'NLHead'
     # Schedules, batch sizes, crops, pipelines, slide/whole inference, heads: all MMSeg's.
     # MMSeg's configs set no auto_scale_lr; ours state the batch the lr was tuned for.

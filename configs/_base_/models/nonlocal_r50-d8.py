@@ -1,5 +1,6 @@
 # NonLocalNet (Wang et al., CVPR 2018) on a dilated ResNet-50-D8 (output stride 8), as in
-# MMSeg's configs/_base_/models/nonlocal_r50-d8.py, with nlnet's NonLocalHead as decode head.
+# MMSeg's configs/_base_/models/nonlocal_r50-d8.py, with nlnet's NonLocalHead as decode head
+# (NLHead's reduction, use_scale and mode are NonLocalHead's non_local_cfg).
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -29,9 +30,7 @@ model = dict(
         in_index=3,
         channels=512,
         dropout_ratio=0.1,
-        reduction=2,
-        use_scale=True,
-        mode='embedded_gaussian',
+        non_local_cfg=dict(reduction=2, use_scale=True, mode='embedded_gaussian'),
         num_classes=19,
         norm_cfg=norm_cfg,
         align_corners=False,

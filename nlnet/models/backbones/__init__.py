@@ -1,2 +1,2 @@
-from .det_resnet import NLResNet  # noqa: F401
+from .det_resnet import NonLocalResNet  # noqa: F401
 from .video_resnet import VideoResNet  # noqa: F401

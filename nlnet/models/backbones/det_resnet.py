@@ -2,7 +2,7 @@
 
 mmdet's ``plugins`` put a module inside the residual branch of every block of a
 stage; the paper inserts one block *between* two residual blocks (res4, right
-before its last block), which :class:`NLResNet` expresses. Residual layers keep
+before its last block), which :class:`NonLocalResNet` expresses. Residual layers keep
 mmdet's keys (``layer3.5.conv1.weight``), and the non-local block after residual
 block ``layer3.4`` is ``non_local_blocks.layer3.4.*``, so a pretrained mmdet
 ResNet or Mask R-CNN state dict loads with only the new blocks missing.
@@ -11,19 +11,19 @@ from mmdet.models.backbones.resnet import ResNet
 from mmdet.registry import MODELS
 from mmengine.model import ModuleDict
 
-from ..layers import NonLocalBlock, block_options
+from ..layers import build_non_local_block, checked_non_local_cfg
 
 PAPER_POSITIONS = ((2, -2), )
-_RESERVED_NON_LOCAL_ARGS = ('in_channels', 'dim')
+_DERIVED_NON_LOCAL_ARGS = ('in_channels', 'dim')
 _PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
 
 
 @MODELS.register_module()
-class NLResNet(ResNet):
+class NonLocalResNet(ResNet):
     """mmdet ResNet whose chosen residual blocks are followed by a non-local block.
 
     Args:
-        non_local_positions (Sequence[tuple[int, int]]): ``(stage, block)`` pairs;
+        non_local (Sequence[tuple[int, int]]): ``(stage, block)`` pairs;
             a :class:`NonLocalBlock` follows residual block ``block`` of stage
             ``stage``. Stages are 0-based (2 is res4, mmdet's ``layer3``); block
             indices are 0-based, negative ones count from the stage's end.
@@ -45,21 +45,21 @@ class NLResNet(ResNet):
     map whose zero-initialised scale keeps a new block the identity.
     """
 
-    def __init__(self, non_local_positions=PAPER_POSITIONS, non_local_cfg=None, **kwargs):
+    def __init__(self, non_local=PAPER_POSITIONS, non_local_cfg=None, **kwargs):
         _check_plugins(kwargs.get('plugins'), kwargs.get('num_stages', 4))
         super().__init__(**kwargs)
-        non_local_cfg = block_options(non_local_cfg, 'non_local_cfg', 'NLResNet',
-                                      _RESERVED_NON_LOCAL_ARGS)
-        self.non_local_positions = self._normalise_positions(non_local_positions)
+        non_local_cfg = checked_non_local_cfg(non_local_cfg, 'NonLocalResNet',
+                                              _DERIVED_NON_LOCAL_ARGS)
+        self.non_local = self._normalise_positions(non_local)
         # mmengine's ModuleDict has init_weights, so ResNet.init_weights re-applies each
         # block's own init after its Kaiming / BN-to-1 init_cfg has reached the blocks.
         self.non_local_blocks = ModuleDict()
-        for stage, block in self.non_local_positions:
+        for stage, block in self.non_local:
             layer_name = self.res_layers[stage]
             if layer_name not in self.non_local_blocks:
                 self.non_local_blocks[layer_name] = ModuleDict()
-            self.non_local_blocks[layer_name][str(block)] = NonLocalBlock(
-                self._stage_out_channels(stage), dim=2, **non_local_cfg)
+            self.non_local_blocks[layer_name][str(block)] = build_non_local_block(
+                non_local_cfg, in_channels=self._stage_out_channels(stage), dim=2)
         self._freeze_stages()
 
     def _stage_out_channels(self, stage):
@@ -73,20 +73,20 @@ class NLResNet(ResNet):
         for position in positions:
             if (not isinstance(position, (tuple, list)) or len(position) != 2
                     or not all(isinstance(i, int) for i in position)):
-                raise ValueError('non_local_positions entries must be (stage, block) integer '
+                raise ValueError('non_local entries must be (stage, block) integer '
                                  f'pairs, got {position!r}')
             stage, block = position
             if not 0 <= stage < self.num_stages:
-                raise ValueError(f'non_local_positions: stage {stage} of {position!r} is out '
+                raise ValueError(f'non_local: stage {stage} of {position!r} is out '
                                  f'of range; this ResNet has stages 0..{self.num_stages - 1}')
             num_blocks = self.stage_blocks[stage]
             if not -num_blocks <= block < num_blocks:
-                raise ValueError(f'non_local_positions: block {block} of {position!r} is out '
+                raise ValueError(f'non_local: block {block} of {position!r} is out '
                                  f'of range; stage {stage} ({self.res_layers[stage]}) has '
                                  f'{num_blocks} blocks, indices {-num_blocks}..{num_blocks - 1}')
             pair = (stage, block % num_blocks)
             if pair in normalised:
-                raise ValueError(f'non_local_positions: {position!r} repeats position {pair}')
+                raise ValueError(f'non_local: {position!r} repeats position {pair}')
             normalised.append(pair)
         return tuple(sorted(normalised))
 

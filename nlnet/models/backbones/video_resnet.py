@@ -21,7 +21,7 @@ from mmengine.model import BaseModule, Sequential, constant_init, kaiming_init
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
 from mmaction.registry import MODELS
-from ..layers import NonLocalBlock, block_options
+from ..layers import NonLocalBlock, checked_non_local_cfg
 # Registers norm_cfg type 'ChannelAffine' (the official frozen-BN models' AffineNd).
 from ..layers.channel_affine import ChannelAffine  # noqa: F401
 from .inflate import inflate_2d_resnet, load_2d_state_dict
@@ -31,7 +31,7 @@ INFLATE_PRESETS = ('i3d', )
 INFLATE_STYLES = ('3x1x1', '3x3x3')
 # The official code sub-samples phi and g by 2x2 spatial max-pooling in every block.
 NON_LOCAL_DEFAULTS = dict(sub_sample=True)
-_RESERVED_NON_LOCAL_ARGS = ('in_channels', 'dim')
+_DERIVED_NON_LOCAL_ARGS = ('in_channels', 'dim')
 
 
 def _evenly_spaced(num_blocks, count):
@@ -341,8 +341,8 @@ class VideoResNet(BaseModule):
         if not out_indices or any(i not in range(4) for i in out_indices):
             raise ValueError(f'out_indices: stage indices must be in 0..3 (res2..res5), got '
                              f'{out_indices!r}')
-        non_local_cfg = dict(NON_LOCAL_DEFAULTS, **block_options(
-            non_local_cfg, 'non_local_cfg', 'VideoResNet', _RESERVED_NON_LOCAL_ARGS))
+        non_local_cfg = dict(NON_LOCAL_DEFAULTS, **checked_non_local_cfg(
+            non_local_cfg, 'VideoResNet', _DERIVED_NON_LOCAL_ARGS))
 
         self.depth = depth
         self.stage_blocks = stage_blocks
@@ -383,16 +383,16 @@ class VideoResNet(BaseModule):
             if i == 0 and (stride != 1 or inplanes != out_channels):
                 downsample = _conv(inplanes, out_channels, (1, 1, 1), (1, stride, stride),
                                    norm_cfg, None)
-            nl_cfg = self.non_local_cfg if self.non_local[stage][i] else None
+            block_non_local_cfg = self.non_local_cfg if self.non_local[stage][i] else None
             try:
                 blocks.append(self.block(
                     inplanes if i == 0 else out_channels, planes,
                     spatial_stride=stride if i == 0 else 1, downsample=downsample,
                     inflate=bool(self.inflate[stage][i]), inflate_style=inflate_style,
-                    non_local_cfg=nl_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, with_cp=with_cp,
-                    non_local_group_frames=self.non_local_group_frames[stage]))
+                    non_local_cfg=block_non_local_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                    with_cp=with_cp, non_local_group_frames=self.non_local_group_frames[stage]))
             except (TypeError, ValueError) as error:
-                if nl_cfg is None:
+                if block_non_local_cfg is None:
                     raise
                 raise type(error)(f'non_local_cfg: {error}') from error
         return Sequential(*blocks)

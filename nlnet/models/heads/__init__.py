@@ -2,4 +2,4 @@
 from .consensus_i3d_head import ConsensusI3DHead  # noqa: F401
 from .fully_conv_head import FullyConvHead  # noqa: F401
 from .multilabel_i3d_head import MultiLabelI3DHead  # noqa: F401
-from .nl_head import NonLocalHead  # noqa: F401
+from .non_local_head import NonLocalHead  # noqa: F401

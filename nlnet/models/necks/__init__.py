@@ -1,1 +1,1 @@
-from .nl_fpn import NonLocalFPN  # noqa: F401
+from .non_local_fpn import NonLocalFPN  # noqa: F401

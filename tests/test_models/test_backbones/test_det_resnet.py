@@ -1,4 +1,4 @@
-"""NLResNet (non-local blocks between mmdet ResNet blocks) and NonLocalBlock as an mmdet plugin."""
+"""NonLocalResNet: non-local blocks between mmdet ResNet blocks; NonLocalBlock as mmdet plugin."""
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -11,15 +11,15 @@ STAGE3_PLUGIN = dict(cfg=dict(type='NonLocalBlock', dim=2), stages=(False, False
 
 
 def build(**kwargs):
-    model = MODELS.build(dict(kwargs, type=kwargs.pop('type', 'NLResNet')))
+    model = MODELS.build(dict(kwargs, type=kwargs.pop('type', 'NonLocalResNet')))
     model.init_weights()
     return model
 
 
 @pytest.mark.parametrize('depth, key', [(50, 'layer3.4'), (101, 'layer3.21')])
 def test_default_is_the_papers_block_before_the_last_res4_block(depth, key):
-    model = MODELS.build(dict(type='NLResNet', depth=depth))
-    assert model.non_local_positions == ((2, int(key.split('.')[1])), )
+    model = MODELS.build(dict(type='NonLocalResNet', depth=depth))
+    assert model.non_local == ((2, int(key.split('.')[1])), )
     plain = MODELS.build(dict(type='ResNet', depth=depth)).state_dict()
     new_keys = set(model.state_dict()) - set(plain)
     assert set(plain) <= set(model.state_dict())
@@ -28,7 +28,7 @@ def test_default_is_the_papers_block_before_the_last_res4_block(depth, key):
 
 
 def test_forward_backward_after_chosen_blocks():
-    model = build(depth=18, non_local_positions=[(1, 0), (2, -1)],
+    model = build(depth=18, non_local=[(1, 0), (2, -1)],
                   non_local_cfg=dict(mode='dot_product', sub_sample=True), norm_eval=False)
     model.train()
     blocks = [model.non_local_blocks['layer2']['0'], model.non_local_blocks['layer3']['1']]
@@ -44,7 +44,7 @@ def test_forward_backward_after_chosen_blocks():
 
 
 def test_init_weights_keeps_blocks_identity_and_outputs_equal_resnets():
-    model = build(depth=18, non_local_positions=[(0, 0), (3, -1)])
+    model = build(depth=18, non_local=[(0, 0), (3, -1)])
     for block in (model.non_local_blocks['layer1']['0'], model.non_local_blocks['layer4']['1']):
         assert block.conv_out.norm.weight.abs().sum() == 0
         assert block.theta.conv.weight.std().item() == pytest.approx(0.01, rel=0.2)
@@ -61,7 +61,7 @@ def test_init_weights_keeps_blocks_identity_and_outputs_equal_resnets():
 
 
 def test_blocks_in_frozen_stages_are_frozen():
-    model = build(depth=18, base_channels=16, non_local_positions=[(0, 0), (1, 0)],
+    model = build(depth=18, base_channels=16, non_local=[(0, 0), (1, 0)],
                   frozen_stages=1)
     model.train()
     frozen, trained = model.non_local_blocks['layer1'], model.non_local_blocks['layer2']
@@ -71,28 +71,55 @@ def test_blocks_in_frozen_stages_are_frozen():
 
 
 def test_empty_positions_is_a_plain_resnet():
-    model = build(depth=18, base_channels=16, non_local_positions=())
+    model = build(depth=18, base_channels=16, non_local=())
     assert len(model.non_local_blocks) == 0
     assert not any('non_local' in key for key in model.state_dict())
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(non_local_positions=[(4, 0)]), r'non_local_positions: stage 4 .* stages 0\.\.3'),
-    (dict(non_local_positions=[(2, 2)]), r'non_local_positions: block 2 .* 2 blocks'),
-    (dict(non_local_positions=[(2, -3)]), r'non_local_positions: block -3'),
-    (dict(non_local_positions=[(2, 1), (2, -1)]), r'non_local_positions: .* repeats'),
-    (dict(non_local_positions=[2]), r'non_local_positions entries must be \(stage, block\)'),
+    (dict(non_local=[(4, 0)]), r'non_local: stage 4 .* stages 0\.\.3'),
+    (dict(non_local=[(2, 2)]), r'non_local: block 2 .* 2 blocks'),
+    (dict(non_local=[(2, -3)]), r'non_local: block -3'),
+    (dict(non_local=[(2, 1), (2, -1)]), r'non_local: .* repeats'),
+    (dict(non_local=[2]), r'non_local entries must be \(stage, block\)'),
     (dict(non_local_cfg=dict(dim=3)), r"non_local_cfg must not set 'dim'"),
-    (dict(non_local_cfg=dict(mode='cosine')), r'mode must be one of'),
+    (dict(non_local_cfg=dict(mode='cosine')), r'non_local_cfg: mode must be one of'),
 ])
 def test_bad_position_or_option_fails_at_build_naming_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        MODELS.build(dict(type='NLResNet', depth=18, **kwargs))
+        MODELS.build(dict(type='NonLocalResNet', depth=18, **kwargs))
 
 
-@pytest.mark.parametrize('backbone', ['ResNet', 'NLResNet'])
+def test_checkpoint_keys_are_mmdet_resnet_plus_non_local_blocks():
+    """A state dict with the keys NLResNet (this class's former name) saved loads strictly."""
+    model = build(depth=18, base_channels=16, non_local=[(1, 0), (2, -1)])
+    plain = MODELS.build(dict(type='ResNet', depth=18, base_channels=16)).state_dict()
+    block_keys = list(NonLocalBlock(32, dim=2).state_dict())
+    saved_keys = set(plain) | {f'non_local_blocks.{layer}.{key}'
+                               for layer in ('layer2.0', 'layer3.1') for key in block_keys}
+    assert set(model.state_dict()) == saved_keys
+    state = {key: torch.randn_like(value) if value.is_floating_point() else value
+             for key, value in model.state_dict().items()}
+    model.load_state_dict(state, strict=True)
+    torch.testing.assert_close(model.non_local_blocks['layer3']['1'].theta.conv.weight,
+                               state['non_local_blocks.layer3.1.theta.conv.weight'])
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(non_local_cfg=dict(in_channels=8)), ValueError,
+     r"non_local_cfg must not set 'in_channels': NonLocalResNet derives it \(got in_channels=8\)"),
+    (dict(non_local_cfg=dict(reductoin=4)), TypeError, r'non_local_cfg: .*reductoin'),
+    (dict(non_local_cfg=[('mode', 'dot_product')]), TypeError,
+     r'non_local_cfg of NonLocalResNet must be a dict'),
+])
+def test_bad_non_local_cfg_names_the_key(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MODELS.build(dict(type='NonLocalResNet', depth=18, **kwargs))
+
+
+@pytest.mark.parametrize('backbone', ['ResNet', 'NonLocalResNet'])
 def test_non_local_block_as_mmdet_plugin(backbone):
-    extra = dict(non_local_positions=()) if backbone == 'NLResNet' else {}
+    extra = dict(non_local=()) if backbone == 'NonLocalResNet' else {}
     model = build(type=backbone, depth=50, base_channels=16, plugins=[STAGE3_PLUGIN],
                   norm_eval=False, **extra)
     plugins = [getattr(block, name) for block in model.layer3
@@ -122,4 +149,4 @@ def test_non_local_block_as_mmdet_plugin(backbone):
 ])
 def test_bad_plugin_fails_at_build_naming_the_key(plugin, match):
     with pytest.raises(ValueError, match=match):
-        MODELS.build(dict(type='NLResNet', depth=50, plugins=[plugin]))
+        MODELS.build(dict(type='NonLocalResNet', depth=50, plugins=[plugin]))

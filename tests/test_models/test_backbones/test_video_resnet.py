@@ -157,7 +157,7 @@ def test_norm_eval_freezes_every_bn():
     (dict(inflate='c3d'), "inflate: 'c3d' is not a preset"),
     (dict(inflate_style='3x3x1'), 'inflate_style'),
     (dict(non_local='res4_1', non_local_cfg=dict(mode='cosine')), 'non_local_cfg: mode'),
-    (dict(non_local_cfg=dict(dim=2)), "non_local_cfg must not set 'dim': VideoResNet sets it"),
+    (dict(non_local_cfg=dict(dim=2)), "non_local_cfg must not set 'dim': VideoResNet derives it"),
     (dict(out_indices=(4, )), 'out_indices'),
     (dict(depth=42), 'depth'),
 ])

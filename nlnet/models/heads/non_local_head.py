@@ -1,12 +1,14 @@
 """NonLocalNet decode head for semantic segmentation, built on nlnet's :class:`NonLocalBlock`.
 
 A drop-in replacement for MMSeg's ``NLHead`` (``mmseg/models/decode_heads/nl_head.py``):
-same constructor arguments and the same state-dict layout (``convs.0``, ``nl_block.*``,
-``convs.1``, ``conv_cat``, ``conv_seg``), so MMSeg's NonLocalNet checkpoints load
-as they are and give the same logits. It differs in memory, not in results: the
-pairwise matrix of the non-local block is never stored (see
-:mod:`nlnet.models.layers.kernels`), and the input/output concatenation before
-``conv_cat`` is never materialised.
+the same state-dict layout (``convs.0``, ``nl_block.*``, ``convs.1``, ``conv_cat``,
+``conv_seg``), so MMSeg's NonLocalNet checkpoints load as they are and give the
+same logits. Its block options are one ``non_local_cfg`` dict, as in nlnet's other
+models: NLHead's ``reduction=2, use_scale=True, mode='embedded_gaussian'`` are
+``non_local_cfg=dict(reduction=2, use_scale=True, mode='embedded_gaussian')``. It
+differs in memory, not in results: the pairwise matrix of the non-local block is
+never stored (see :mod:`nlnet.models.layers.kernels`), and the input/output
+concatenation before ``conv_cat`` is never materialised.
 """
 import torch
 import torch.nn as nn
@@ -14,7 +16,12 @@ import torch.nn.functional as F
 from mmseg.models.decode_heads.fcn_head import FCNHead
 from mmseg.registry import MODELS
 
-from ..layers.non_local import MODES, POOL_POSITIONS, NonLocalBlock
+from ..layers import build_non_local_block, checked_non_local_cfg
+
+# Block options that MMSeg's NLHead (reduction, use_scale, mode) and this head
+# before non_local_cfg (sub_sample, pool_position) took as keyword arguments.
+FLAT_BLOCK_ARGS = ('reduction', 'use_scale', 'mode', 'sub_sample', 'pool_position')
+_DERIVED_NON_LOCAL_ARGS = ('in_channels', 'dim')
 
 
 @MODELS.register_module()
@@ -22,17 +29,13 @@ class NonLocalHead(FCNHead):
     """Non-local head: conv3x3 -> non-local block -> conv3x3 -> concat(input) conv3x3 -> classifier.
 
     Args:
-        reduction (int): bottleneck factor of the non-local block,
-            C' = channels // reduction. Default: 2.
-        use_scale (bool): scale embedded-Gaussian logits by 1/sqrt(C').
-            Default: True.
-        mode (str): pairwise function: ``embedded_gaussian`` (default),
-            ``dot_product``, ``gaussian`` or ``concatenation``.
-        sub_sample (bool): max-pool the keys/values 2x2 (paper, Sec. 3.3).
-            MMSeg's NLHead does not sub-sample. Default: False.
-        pool_position (str): with ``sub_sample``, ``before`` pools the input of
-            phi/g (official code; cheaper) or ``after`` pools their outputs
-            (mmcv's ``NonLocal2d``). Default: 'before'.
+        non_local_cfg (dict | None): :class:`NonLocalBlock` options other than
+            ``in_channels`` and ``dim`` (``mode``, ``reduction``, ``use_scale``,
+            ``sub_sample``, ``pool_position``, ...); ``norm_cfg`` defaults to the
+            head's. Default: the block's defaults, which are MMSeg's NLHead
+            defaults (embedded Gaussian, reduction 2, scaled logits) without
+            sub-sampling. Giving one of ``FLAT_BLOCK_ARGS`` to the head itself is
+            an error that says to pass it here.
         **kwargs: arguments of :class:`mmseg.models.decode_heads.BaseDecodeHead`
             (in_channels, channels, num_classes, in_index, dropout_ratio,
             norm_cfg, align_corners, loss_decode, ...). ``conv_cfg`` applies to
@@ -43,33 +46,19 @@ class NonLocalHead(FCNHead):
         inputs[in_index]: (N, in_channels, H, W) -> logits (N, num_classes, H, W).
     """
 
-    def __init__(self,
-                 reduction=2,
-                 use_scale=True,
-                 mode='embedded_gaussian',
-                 sub_sample=False,
-                 pool_position='before',
-                 **kwargs):
-        if mode not in MODES:
-            raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-        if pool_position not in POOL_POSITIONS:
-            raise ValueError(f'pool_position must be one of {POOL_POSITIONS}, got {pool_position!r}')
+    def __init__(self, non_local_cfg=None, **kwargs):
+        for key in FLAT_BLOCK_ARGS:
+            if key in kwargs:
+                raise ValueError(f'NonLocalHead: pass {key} inside '
+                                 f'non_local_cfg=dict({key}=...), got {key}={kwargs[key]!r}')
         if kwargs.get('num_convs', 2) != 2:
             raise ValueError(f"num_convs must be 2 (conv, non-local, conv), got {kwargs['num_convs']}")
+        non_local_cfg = checked_non_local_cfg(non_local_cfg, 'NonLocalHead',
+                                              _DERIVED_NON_LOCAL_ARGS)
         kwargs['num_convs'] = 2
         super().__init__(**kwargs)
-        self.reduction = reduction
-        self.use_scale = use_scale
-        self.mode = mode
-        self.nl_block = NonLocalBlock(
-            self.channels,
-            dim=2,
-            mode=mode,
-            reduction=reduction,
-            use_scale=use_scale,
-            sub_sample=sub_sample,
-            pool_position=pool_position,
-            norm_cfg=self.norm_cfg)
+        self.nl_block = build_non_local_block({'norm_cfg': self.norm_cfg, **non_local_cfg},
+                                              in_channels=self.channels, dim=2)
 
     def forward(self, inputs):
         """list of multi-level features -> (N, num_classes, H, W) logits."""

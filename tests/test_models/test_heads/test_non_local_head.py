@@ -8,6 +8,7 @@ from mmengine.runner import load_checkpoint
 import nlnet  # noqa: F401  (registers NonLocalHead)
 from mmseg.registry import MODELS
 from nlnet.models.heads import NonLocalHead
+from nlnet.models.heads.non_local_head import FLAT_BLOCK_ARGS
 
 IN_CHANNELS, CHANNELS, CLASSES = 24, 16, 5
 
@@ -46,7 +47,8 @@ def features(seed=1, shape=(2, IN_CHANNELS, 9, 14)):
 @pytest.mark.parametrize('use_scale', [True, False])
 def test_same_state_dict_gives_mmseg_logits(mode, use_scale):
     ref = build(head_cfg('NLHead', mode=mode, use_scale=use_scale)).eval()
-    ours = build(head_cfg('NonLocalHead', mode=mode, use_scale=use_scale)).eval()
+    ours = build(head_cfg('NonLocalHead', non_local_cfg=dict(mode=mode, use_scale=use_scale)))
+    ours.eval()
     assert ours.state_dict().keys() == ref.state_dict().keys()
     state = random_state(ref)
     ref.load_state_dict(state)
@@ -98,7 +100,8 @@ def test_sub_sampled_head_matches_mmcv_pooling_after():
     ref.nl_block = NonLocal2d(CHANNELS, reduction=2, use_scale=True, sub_sample=True,
                               norm_cfg=dict(type='BN'), mode='embedded_gaussian')
     ref.eval()
-    ours = build(head_cfg('NonLocalHead', sub_sample=True, pool_position='after')).eval()
+    ours = build(head_cfg('NonLocalHead', non_local_cfg=dict(sub_sample=True,
+                                                             pool_position='after'))).eval()
     state = random_state(ref, seed=6)
     assert 'nl_block.g.0.conv.weight' in state
     ref.load_state_dict(state)
@@ -167,9 +170,31 @@ def test_split_conv_cat_equals_concatenation():
                                    rtol=1e-5, atol=1e-5)
 
 
+def test_block_norm_is_the_heads_unless_non_local_cfg_sets_it():
+    assert isinstance(build(head_cfg('NonLocalHead')).nl_block.conv_out.norm, torch.nn.BatchNorm2d)
+    group_norm = dict(type='GN', num_groups=2)
+    head = build(head_cfg('NonLocalHead', non_local_cfg=dict(norm_cfg=group_norm)))
+    assert isinstance(head.nl_block.conv_out.norm, torch.nn.GroupNorm)
+
+
+FLAT_VALUES = dict(reduction=4, use_scale=False, mode='dot_product', sub_sample=True,
+                   pool_position='after')
+
+
+@pytest.mark.parametrize('key', FLAT_BLOCK_ARGS)
+def test_mmseg_flat_block_argument_says_to_use_non_local_cfg(key):
+    """A config written for MMSeg's NLHead (reduction=, use_scale=, mode=) fails at once
+    with a ValueError that says where the option goes, not with a TypeError."""
+    with pytest.raises(ValueError, match=rf'NonLocalHead: pass {key} inside '
+                                         rf'non_local_cfg=dict\({key}=\.\.\.\)'):
+        build(head_cfg('NonLocalHead', **{key: FLAT_VALUES[key]}))
+
+
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(mode='cosine'), 'mode must be one of'),
-    (dict(pool_position='middle'), 'pool_position must be one of'),
+    (dict(non_local_cfg=dict(mode='cosine')), 'non_local_cfg: mode must be one of'),
+    (dict(non_local_cfg=dict(pool_position='middle')),
+     'non_local_cfg: pool_position must be one of'),
+    (dict(non_local_cfg=dict(dim=3)), "non_local_cfg must not set 'dim': NonLocalHead derives it"),
     (dict(num_convs=1), 'num_convs must be 2'),
 ])
 def test_bad_arguments_name_the_argument(kwargs, match):

@@ -22,14 +22,14 @@ def build(**kwargs):
 
 def test_defaults_p3_to_p5_with_p3_sub_sampled():
     neck = build()
-    assert neck.nl_levels == (1, 2, 3)
+    assert neck.non_local == (1, 2, 3)
     assert {level: block.sub_sample for level, block in neck.nl_blocks.items()} == {
         '1': True, '2': False, '3': False}
 
 
 def test_keeps_fpn_keys_and_starts_as_the_identity():
-    neck = build(nl_levels=(0, 1, 2, 3, 4), sub_sample_levels=(0, 1),
-                 nl_cfg=dict(mode='embedded_gaussian', reduction=4))
+    neck = build(non_local=(0, 1, 2, 3, 4), sub_sample_levels=(0, 1),
+                 non_local_cfg=dict(mode='embedded_gaussian', reduction=4))
     fpn = build(type='FPN')
     incompatible = neck.load_state_dict(fpn.state_dict(), strict=False)
     assert not incompatible.unexpected_keys
@@ -48,8 +48,22 @@ def test_keeps_fpn_keys_and_starts_as_the_identity():
                 torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 
+def test_checkpoint_keys_are_fpn_plus_nl_blocks():
+    """A state dict with the keys saved before the arguments' rename loads strictly."""
+    neck = build(non_local=(0, 3), sub_sample_levels=(0, ))
+    fpn_keys = set(build(type='FPN').state_dict())
+    saved_keys = fpn_keys | {f'nl_blocks.{level}.{key}' for level in (0, 3)
+                             for key in NonLocalBlock(16, dim=2, sub_sample=True).state_dict()}
+    assert set(neck.state_dict()) == saved_keys
+    state = {key: torch.randn_like(value) if value.is_floating_point() else value
+             for key, value in neck.state_dict().items()}
+    neck.load_state_dict(state, strict=True)
+    torch.testing.assert_close(neck.nl_blocks['3'].g.conv.weight,
+                               state['nl_blocks.3.g.conv.weight'])
+
+
 def test_forward_backward():
-    neck = build(nl_cfg=dict(mode='dot_product'))
+    neck = build(non_local_cfg=dict(mode='dot_product'))
     neck.train()
     inputs = pyramid()
     outs = neck(inputs)
@@ -63,7 +77,7 @@ def test_forward_backward():
 
 
 def test_extra_output_level_and_start_level():
-    neck = build(start_level=1, add_extra_convs='on_output', nl_levels=(0, 3),
+    neck = build(start_level=1, add_extra_convs='on_output', non_local=(0, 3),
                  sub_sample_levels=())
     outs = neck(pyramid())
     assert [o.shape[-1] for o in outs] == [16, 8, 4, 2, 1]
@@ -71,12 +85,14 @@ def test_extra_output_level_and_start_level():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(nl_levels=(5, )), r'nl_levels: level 5 is not one of \(0, 1, 2, 3, 4\)'),
-    (dict(nl_levels=(-1, )), r'nl_levels: level -1'),
-    (dict(nl_levels=(1, 1)), r'nl_levels repeats a level'),
-    (dict(nl_levels=(2, 3)), r'sub_sample_levels: level 1 is not one of \(2, 3\)'),
-    (dict(nl_cfg=dict(sub_sample=True)), r"nl_cfg must not set 'sub_sample'"),
-    (dict(nl_cfg=dict(pool_position='middle')), r'pool_position must be one of'),
+    (dict(non_local=(5, )), r'non_local: level 5 is not one of \(0, 1, 2, 3, 4\)'),
+    (dict(non_local=(-1, )), r'non_local: level -1'),
+    (dict(non_local=(1, 1)), r'non_local repeats a level'),
+    (dict(non_local=(2, 3)), r'sub_sample_levels: level 1 is not one of \(2, 3\)'),
+    (dict(non_local_cfg=dict(sub_sample=True)),
+     r"non_local_cfg must not set 'sub_sample': NonLocalFPN derives it"),
+    (dict(non_local_cfg=dict(pool_position='middle')),
+     r'non_local_cfg: pool_position must be one of'),
 ])
 def test_bad_level_or_option_fails_at_build_naming_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):
