@@ -46,10 +46,8 @@ class SampleKey(NamedTuple):
 class KeyedBatchSampler(Sampler):
     """Yields the batches of ``batch_sampler`` as lists of :class:`SampleKey`.
 
-    The batch numbers continue from :attr:`next_batch` (the training iteration
-    of the next batch); :attr:`skip` batches at the start of the next pass are
-    numbered and dropped without being read, which is how a run resumed inside
-    an epoch leaves out what it trained before the interruption.
+    A batch's number is the training iteration it feeds: numbers run on from
+    one pass to the next, and :meth:`start` sets where a pass begins.
 
     Args:
         batch_sampler (Iterable[list[int]]): the loader's batch sampler (with
@@ -58,8 +56,25 @@ class KeyedBatchSampler(Sampler):
 
     def __init__(self, batch_sampler):
         self.batch_sampler = batch_sampler
-        self.next_batch = 0
-        self.skip = 0
+        self._next_batch = 0
+        self._skip = 0
+
+    def start(self, first_batch, skip=0):
+        """Number the next pass's batches from ``first_batch`` and leave out its first ``skip``.
+
+        The skipped batches are numbered and dropped without being read, which is
+        how a run resumed inside an epoch leaves out what it trained before the
+        interruption. The skip holds for that one pass.
+
+        Args:
+            first_batch (int): the number of the pass's first batch, >= 0.
+            skip (int): how many batches at the start of the pass to leave out, >= 0.
+        """
+        if first_batch < 0:
+            raise ValueError(f'first_batch must be >= 0, got {first_batch}')
+        if skip < 0:
+            raise ValueError(f'skip must be >= 0, got {skip}')
+        self._next_batch, self._skip = first_batch, skip
 
     @property
     def sampler(self):
@@ -74,9 +89,9 @@ class KeyedBatchSampler(Sampler):
         return len(self.batch_sampler)
 
     def __iter__(self):
-        skip, self.skip = self.skip, 0
+        skip, self._skip = self._skip, 0
         for position, indices in enumerate(self.batch_sampler):
-            batch, self.next_batch = self.next_batch, self.next_batch + 1
+            batch, self._next_batch = self._next_batch, self._next_batch + 1
             if position >= skip:
                 yield [SampleKey(batch, slot, index) for slot, index in enumerate(indices)]
 

@@ -88,10 +88,9 @@ class ReproducibleEpochBasedTrainLoop(EpochBasedTrainLoop):
 
     def run_epoch(self):
         """Train the rest of the current epoch (all of it unless resumed inside it)."""
-        batches = self.dataloader.batch_sampler
         first = self._epoch * len(self.dataloader)
         done = max(self._iter - first, 0)
-        batches.next_batch, batches.skip = first, done
+        self.dataloader.batch_sampler.start(first, skip=done)
         if done:
             print_log(f'Resuming inside epoch {self._epoch + 1}: skipping its first {done} '
                       'batches, which were trained before the interruption', logger='current')

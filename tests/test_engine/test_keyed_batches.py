@@ -2,6 +2,7 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 from mmengine.dataset import DefaultSampler
 from torch.utils.data import BatchSampler, DataLoader, Dataset
@@ -26,24 +27,34 @@ def keyed_batches(seed=0, batch_size=2):
     return KeyedBatchSampler(BatchSampler(sampler, batch_size, drop_last=False))
 
 
-def test_batches_are_numbered_on_from_next_batch_and_skipped_ones_are_left_out():
+def test_batches_are_numbered_on_across_passes_and_a_started_pass_skips_its_first_batches():
     batches = keyed_batches()
     first_pass = list(batches)
     assert [[key.batch for key in batch] for batch in first_pass] == [[0, 0], [1, 1], [2, 2]]
     assert [[key.slot for key in batch] for batch in first_pass] == [[0, 1]] * 3
-    assert batches.next_batch == 3
+    assert [batch[0].batch for batch in batches] == [3, 4, 5]
 
-    batches.next_batch, batches.skip = 0, 2
+    batches.start(0, skip=2)
     assert list(batches) == first_pass[2:]
-    assert batches.skip == 0  # for one pass only
+    assert [batch[0].batch for batch in batches] == [3, 4, 5]  # the skip holds for one pass
+    batches.start(6)
+    assert [batch[0].batch for batch in batches] == [6, 7, 8]
     assert len(batches) == 3 and batches.batch_size == 2
+
+
+def test_start_refuses_negative_numbers():
+    batches = keyed_batches()
+    with pytest.raises(ValueError, match='first_batch must be >= 0, got -1'):
+        batches.start(-1)
+    with pytest.raises(ValueError, match='skip must be >= 0, got -2'):
+        batches.start(0, skip=-2)
 
 
 def test_set_epoch_reaches_the_index_sampler():
     batches = keyed_batches()
     epoch0 = [key.index for batch in batches for key in batch]
     batches.sampler.set_epoch(1)
-    batches.next_batch = 0
+    batches.start(0)
     epoch1 = [key.index for batch in batches for key in batch]
     assert sorted(epoch0) == sorted(epoch1) == list(range(6)) and epoch0 != epoch1
 
