@@ -13,7 +13,7 @@ a non-local model over the baseline is then exactly its blocks' cost.
         configs/detection/mask-rcnn_r50_nl-fpn_1x_coco.py
     python benchmarks/bench_detection_flops.py configs/detection/mask-rcnn_r50_fpn_1x_coco.py \
         configs/detection/mask-rcnn_r50_nl-fpn_1x_coco.py --nl-flops executed \
-        --cfg-options "model.neck.nl_levels=(0,1,2,3)" "model.neck.sub_sample_levels=(0,1)"
+        --cfg-options "model.neck.non_local=(0,1,2,3)" "model.neck.sub_sample_levels=(0,1)"
 """
 import argparse
 import logging
@@ -22,7 +22,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 
-import nlnet  # noqa: F401  (registers NLResNet, NonLocalFPN)
+import nlnet  # noqa: F401  (registers NonLocalResNet, NonLocalFPN)
 from nlnet.analysis import NL_FLOPS, model_complexity
 
 
@@ -36,7 +36,7 @@ def parse_args():
         help='non-local blocks traced in explicit form or as nlnet runs them (the same count '
         'for the embedded Gaussian; executed never forms the N x M matrix, which P2 needs)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the variants (e.g. model.neck.nl_levels)')
+                        help='override settings of the variants (e.g. model.neck.non_local)')
     return parser.parse_args()
 
 

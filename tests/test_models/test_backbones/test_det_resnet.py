@@ -91,7 +91,7 @@ def test_bad_position_or_option_fails_at_build_naming_the_key(kwargs, match):
 
 
 def test_checkpoint_keys_are_mmdet_resnet_plus_non_local_blocks():
-    """A state dict with the keys NLResNet (this class's former name) saved loads strictly."""
+    """A state dict with the keys saved before the rename of class and arguments loads strictly."""
     model = build(depth=18, base_channels=16, non_local=[(1, 0), (2, -1)])
     plain = MODELS.build(dict(type='ResNet', depth=18, base_channels=16)).state_dict()
     block_keys = list(NonLocalBlock(32, dim=2).state_dict())
