@@ -14,8 +14,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-from nlnet.engine import run_testing
-from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed, run_tool_main
+from nlnet.engine import run_testing, run_tool_main
+from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed
 
 
 def parse_args(argv=None):

@@ -22,8 +22,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-from nlnet.engine import amp_optim_wrapper, run_training
-from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed, run_tool_main
+from nlnet.engine import amp_optim_wrapper, run_tool_main, run_training
+from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed
 
 
 def parse_args(argv=None):

@@ -17,8 +17,8 @@ from mmengine.registry import DefaultScope
 
 import nlnet  # noqa: F401
 from mmaction.registry import MODELS
-from nlnet.engine import run_training
-from nlnet.utils import PreflightError, check_config_keys, run_tool_main
+from nlnet.engine import run_tool_main, run_training
+from nlnet.utils import PreflightError, check_config_keys
 from nlnet.utils.preflight import accepted_keys
 
 DEFAULT_SCOPE = 'mmaction'

@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-from nlnet.utils import PreflightError, run_tool_main
+from nlnet.engine import run_tool_main
+from nlnet.utils import PreflightError
 
 
 def test_refused_run_exits_with_status_2_naming_the_tool(monkeypatch, capsys):

@@ -2,8 +2,8 @@
 import os.path as osp
 import sys
 
-from .distributed import exit_after_distributed_run
-from .preflight import PreflightError
+from ..utils.distributed import exit_after_distributed_run
+from ..utils.preflight import PreflightError
 
 __all__ = ['run_tool_main']
 
