@@ -115,21 +115,6 @@ def _pool_kernel(pool_kernel, dim):
     return tuple(kernel)
 
 
-def block_options(options, arg_name, owner, reserved):
-    """``options``, a dict of :class:`NonLocalBlock` arguments (or None), as a new dict.
-
-    Models that build non-local blocks derive some of their arguments (the
-    channels, the dimension, ...) themselves; setting one of those ``reserved``
-    keys in the model's ``arg_name`` is an error that names both.
-    """
-    options = dict(options or {})
-    for key in reserved:
-        if key in options:
-            raise ValueError(f'{arg_name} must not set {key!r}: {owner} sets it '
-                             f'(got {key}={options[key]!r})')
-    return options
-
-
 def _add_residual(branch, x):
     """z = x + branch, written into ``branch`` (the block's fresh output, which no op keeps
     for backward) where it has the result's dtype: one activation-sized tensor less."""
