@@ -60,23 +60,26 @@ def _target(name, modules):
     return None
 
 
+def _packages_above(module):
+    """``['a', 'a.b']`` for ``a.b.c``: the packages whose ``__init__`` runs before it."""
+    parts = module.split('.')
+    return ['.'.join(parts[:end]) for end in range(1, len(parts))]
+
+
 def import_graph(modules):
     """``{module: set of the package's modules importing it runs}`` (see the module docstring)."""
     graph = {}
     for module, path in modules.items():
         is_package = path.name == '__init__.py'
-        enclosing = {'.'.join(module.split('.')[:end])
-                     for end in range(1, module.count('.') + 2 - (not is_package))}
+        # Packages whose __init__ is already running while this module runs.
+        running = set(_packages_above(module)) | ({module} if is_package else set())
         edges = set()
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for name in _imported_names(tree, module, is_package):
+        for name in _imported_names(ast.parse(path.read_text(), filename=str(path)), module,
+                                    is_package):
             target = _target(name, modules)
-            if target is None:
-                continue
-            edges.add(target)
-            parts = target.split('.')
-            edges.update(parent for parent in ('.'.join(parts[:end]) for end in range(1, len(parts)))
-                         if parent not in enclosing)
+            if target is not None:
+                edges.add(target)
+                edges.update(set(_packages_above(target)) - running)
         edges.discard(module)
         graph[module] = edges
     return graph
