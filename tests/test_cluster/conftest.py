@@ -13,6 +13,7 @@ state, ``torch.equal``).
 from dataclasses import dataclass
 
 import pytest
+from helpers.cluster_launches import dump_reference
 from helpers.cluster_runs import (FINAL_CHECKPOINT, NUM_TRAIN, run_job, write_cluster_config)
 from helpers.video_tools import VideoData, make_video_data
 
@@ -46,3 +47,10 @@ def cluster_reference(tmp_path_factory):
     work_dir = root / 'reference'
     job = run_job(config, work_dir)
     return ReferenceRun(data, config, root, work_dir, work_dir / FINAL_CHECKPOINT, job.seconds)
+
+
+@pytest.fixture(scope='session')
+def cluster_reference_dump(cluster_reference):
+    """The ``--dump`` of the reference's final checkpoint, tested 1 node x 2 processes
+    (:func:`helpers.cluster_launches.dump_reference`), for the multi-node and Slurm tests."""
+    return dump_reference(cluster_reference)
