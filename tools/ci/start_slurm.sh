@@ -76,8 +76,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
 ReturnToService=2
-# Jobs may be requeued (sbatch --requeue; scontrol requeue).
-JobRequeue=1
+# Only jobs submitted with --requeue are requeued (Slurm's default requeues every batch job).
+JobRequeue=0
 # A cancelled step's tasks get this long between SIGTERM and SIGKILL.
 KillWait=30
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
