@@ -8,6 +8,14 @@
 # Multi-node: on every node, the same NNODES, MASTER_ADDR (node 0's address) and
 # PORT, and its own NODE_RANK (0 .. NNODES-1); GPUS is the processes per node.
 # PYTHON picks the interpreter (default: python).
+#
+# Failures and preemption (README "Failures and preemption"):
+#   MAX_RESTARTS=N (torchrun's --max-restarts, default 0): when a worker dies,
+#     torchrun starts the worker group again, up to N times, and every restart
+#     resumes from the newest intact checkpoint of the work dir.
+#   SIGTERM or SIGUSR1 to this script (a scheduler's preemption notice) reaches
+#     every worker as SIGTERM: they finish the iteration, rank 0 saves iter_N.pth,
+#     and the script exits with status 143; start it again with --resume.
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -34,6 +42,14 @@ MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 PYTHON=${PYTHON:-python}
 TOOLS=$(dirname "$0")
 
+MAX_RESTARTS=${MAX_RESTARTS:-0}
+# Exit status of a job stopped by SIGTERM / SIGUSR1 (nlnet.utils.preemption.PREEMPTED_EXIT_CODE).
+PREEMPTED_STATUS=143
+
+# torchrun runs in the background, in its own process group (set -m: without job control it
+# would ignore SIGINT), so that this script can pass signals on: torchrun handles SIGTERM
+# (and passes it to the workers) but dies at once on SIGUSR1.
+set -m
 set -x
 PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run \
@@ -42,4 +58,22 @@ PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
     --master_addr="$MASTER_ADDR" \
     --master_port="$PORT" \
     --nproc_per_node="$GPUS" \
-    "$TOOLS/train.py" "$CONFIG" --launcher pytorch "$@"
+    --max-restarts="$MAX_RESTARTS" \
+    "$TOOLS/train.py" "$CONFIG" --launcher pytorch "$@" &
+{ set +x; } 2>/dev/null
+LAUNCHER=$!
+PREEMPTED=0
+trap 'PREEMPTED=1; kill -TERM "$LAUNCHER" 2>/dev/null || true' TERM USR1
+trap 'kill -INT "$LAUNCHER" 2>/dev/null || true' INT
+# A trapped signal ends `wait` early: wait again until torchrun has ended.
+while kill -0 "$LAUNCHER" 2>/dev/null; do
+    wait "$LAUNCHER" || true
+done
+STATUS=0
+wait "$LAUNCHER" || STATUS=$?
+if [ "$STATUS" -ne 0 ] && [ "$PREEMPTED" -eq 1 ]; then
+    echo "$0: stopped by a preemption signal; exit status $PREEMPTED_STATUS (requeue, then" \
+        "continue with --resume)" >&2
+    exit "$PREEMPTED_STATUS"
+fi
+exit "$STATUS"

@@ -6,12 +6,13 @@ from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from ..evaluation import write_dump
-from ..hooks import CheckpointCheckHook, ResumeCheckHook
+from ..hooks import CheckpointCheckHook, PreemptionHook, ResumeCheckHook, atomic_checkpoint_cfg
 from ..utils.checkpoint_checks import (check_checkpoint_exists, checkpoint_load_errors,
                                       resolve_checkpoint)
 from ..utils.lr_scaling import apply_auto_scale_lr
 from ..utils.preflight import check_config_keys, check_data_paths
 from .loops import reproducible_train_cfg
+from .resume_selection import select_resume_checkpoint
 from .runner_build import build_datasets, build_runner
 
 __all__ = ['run_training', 'run_testing']
@@ -19,6 +20,11 @@ __all__ = ['run_training', 'run_testing']
 
 def run_training(cfg, partial_load=False, auto_scale_lr=False, resume_anyway=False):
     """Check ``cfg``, build its runner with a reproducible training loop, and train.
+
+    Checkpoints are written atomically (:mod:`~nlnet.hooks.atomic_checkpoint_hook`),
+    a resume without a checkpoint or a torchrun restart continues from the newest
+    intact one (:mod:`~nlnet.engine.resume_selection`), and SIGTERM / SIGUSR1 stop
+    training with a checkpoint (:mod:`~nlnet.utils.preemption`).
 
     Args:
         cfg (Config): the full config (command line already merged).
@@ -40,12 +46,16 @@ def run_training(cfg, partial_load=False, auto_scale_lr=False, resume_anyway=Fal
         print_log(f'{cfg.train_cfg.get("type")} is neither an epoch- nor an iteration-based loop: '
                   'a resumed run may draw other random numbers than an uninterrupted one',
                   logger='current', level=logging.WARNING)
+    atomic_checkpoint_cfg(cfg)
+    selection = select_resume_checkpoint(cfg)
     checkpoint, option = resolve_checkpoint(cfg)
     if checkpoint is not None:
         check_checkpoint_exists(checkpoint, option)
 
     runner = build_runner(cfg)
+    selection.log()
     build_datasets(runner, ['_train_dataloader', '_val_dataloader'])
+    runner.register_hook(PreemptionHook())
     if checkpoint is not None:
         strict = bool(cfg.get('resume')) or not partial_load
         runner.register_hook(CheckpointCheckHook(checkpoint, option, strict=strict))

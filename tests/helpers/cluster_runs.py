@@ -50,7 +50,7 @@ def write_cluster_config(path, data, hooks=()):
     """
     extra = SCHEDULE
     if hooks:
-        extra += ("custom_imports = dict(imports=['nlnet', 'hold_hook'], "
+        extra += ("custom_imports = dict(imports=['nlnet', 'hold_hook', 'save_signal_hook'], "
                   'allow_failed_imports=False)\n'
                   "custom_hooks = [dict(type='RankLogHook'), dict(type='BrokenVideoHook'), "
                   f"{', '.join(hooks)}]\n")
@@ -60,6 +60,17 @@ def write_cluster_config(path, data, hooks=()):
 def hold_hook(iteration, release):
     """Config text of a :class:`~helpers.hold_hook.HoldBeforeIterHook`."""
     return f"dict(type='HoldBeforeIterHook', iteration={iteration}, release={str(release)!r})"
+
+
+def signal_during_save_hook(iteration, signal_name='SIGTERM'):
+    """Config text of a :class:`~helpers.save_signal_hook.SignalDuringSaveHook`."""
+    return f"dict(type='SignalDuringSaveHook', iteration={iteration}, signal_name={signal_name!r})"
+
+
+def trained_iterations(log):
+    """``[(epoch, index in the epoch)]`` of the training iterations logged in ``log``."""
+    return [(int(epoch), int(index)) for epoch, index in
+            re.findall(rf'Epoch\(train\) \[(\d+)\]\[(\d+)/{PER_EPOCH}\]', log)]
 
 
 def iteration_line(epoch, index):
