@@ -22,6 +22,7 @@ PYTHON=${PYTHON:-python}
 TOOLS=$(dirname "$0")
 # shellcheck source=tools/slurm_resources.sh
 source "$TOOLS/slurm_resources.sh"
+slurm_resources "$PARTITION"
 # A random rendezvous port, so that several jobs can share a node.
 export MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
 

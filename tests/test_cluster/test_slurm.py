@@ -26,7 +26,7 @@ from helpers.cluster_launches import (TEST_VIDEOS, CommandJob, assert_same_dump,
                                       load_dump, wait_all)
 from helpers.cluster_runs import (CHECKPOINT_INTERVAL, FINAL_CHECKPOINT, PROCESSES, TOTAL_ITERS,
                                   TRAIN_ARGS, assert_same_training_state)
-from helpers.video_tools import TRAIN_BATCH, free_port, shell_tool
+from helpers.video_tools import ROOT, TRAIN_BATCH, free_port, shell_tool
 
 START_SLURM = 'sudo bash tools/ci/start_slurm.sh'
 
@@ -119,3 +119,13 @@ def test_slurm_testing_dumps_what_torchrun_dumps(cluster_reference, cluster_refe
                          work_dir, work_dir.name, env=slurm_env())])
     assert len(load_dump(work_dir / 'results.pkl')['samples']) == TEST_VIDEOS
     assert_same_dump(work_dir / 'results.pkl', cluster_reference_dump)
+
+
+@pytest.mark.parametrize('gres, gpus', [('gpu:8', '8'), ('gpu:a100:4(S:0-1)', '4'),
+                                        ('craynetwork:1,gpu:2', '2'), ('(null)', '0')])
+def test_gpus_per_node_are_read_from_the_partitions_gres(gres, gpus):
+    """slurm_*.sh ask ``--gres=gpu:N`` with the partition's N, and none where it has no GPUs."""
+    read = subprocess.run(['bash', '-c', 'source tools/slurm_resources.sh && gres_gpus "$1"',
+                           'gres_gpus', gres], cwd=ROOT, capture_output=True, text=True)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == gpus
