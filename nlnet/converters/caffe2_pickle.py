@@ -1,10 +1,13 @@
 """Reading the official Caffe2 checkpoints (facebookresearch/video-nonlocal-net) safely.
 
 The official code saves ``dict(blobs={name: ndarray, 'model_iter': int, 'lr': ndarray})``
-with Python 2's ``cPickle``; Python 3 reads such a file with ``encoding='latin1'``.
-Unpickling may call any global the file names, so :class:`Caffe2Unpickler` resolves
-only the few that latin1 numpy arrays need and refuses every other one by name.
+with Python 2's ``cPickle``, in protocol 2 (the training code) or in Python 2's default
+protocol 0 (the ``process_data/convert_models`` scripts, e.g. ``affine_model_400k.pkl``);
+Python 3 reads such a file with ``encoding='latin1'``. Unpickling may call any global
+the file names, so :class:`Caffe2Unpickler` resolves only the few that latin1 numpy
+arrays need and refuses every other one by name.
 """
+import _compat_pickle
 import os.path as osp
 import pickle
 import zipfile
@@ -29,6 +32,9 @@ _ALLOWED_GLOBALS = {
 }
 # Blobs the official checkpoints hold besides weights: training state.
 TRAINING_STATE_BLOBS = ('model_iter', 'lr')
+# The first byte of a pickled dict in protocols 0-2: PROTO (2), MARK ('(dp0' of protocol 0),
+# EMPTY_DICT (1). torch's zip checkpoints and any other file go to torch.load.
+_DICT_PICKLE_STARTS = (pickle.PROTO, pickle.MARK, pickle.EMPTY_DICT)
 
 
 class UnsafeCaffe2PickleError(UnsafeCheckpointError):
@@ -45,6 +51,10 @@ class Caffe2Unpickler(pickle.Unpickler):
         self.source = source
 
     def find_class(self, module, name):
+        # Python 2 names (__builtin__.eval, commands.Popen) in their Python 3 spelling, as
+        # pickle.Unpickler.find_class maps them; numpy's names are not among the mapped ones.
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
@@ -97,20 +107,20 @@ def load_caffe2_blobs(path):
 def read_caffe2_blobs_if_official(path):
     """The blobs of ``path`` when it is an official Caffe2 checkpoint, else None.
 
-    Decided by content, not by the file name: torch's zip checkpoints and pickles
-    that are not a dict of numpy blobs (torch's legacy format starts with an
-    integer) give None. A pickle naming a forbidden global still raises
-    :class:`UnsafeCaffe2PickleError`.
+    Decided by content, not by the file name: a pickle of protocol 0, 1 or 2 that
+    holds a dict of numpy blobs. torch's zip checkpoints, files that do not start
+    as a pickled dict of those protocols and pickles that are not a dict of numpy
+    blobs (torch's legacy format starts with an integer) give None. A pickle
+    naming a forbidden global still raises :class:`UnsafeCaffe2PickleError`.
     """
     if zipfile.is_zipfile(path):
         return None
     with open(path, 'rb') as file:
-        head = file.read(2)
-        if head[:1] != pickle.PROTO:
+        if file.read(1) not in _DICT_PICKLE_STARTS:
             return None
         file.seek(0)
         try:
-            obj = Caffe2Unpickler(file, source=path).load()
+            obj = Caffe2Unpickler(file, source=f'checkpoint {path}').load()
         except UnsafeCaffe2PickleError:
             raise
         except Exception:  # not a pickle this reader understands: let torch.load decide

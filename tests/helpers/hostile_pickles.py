@@ -13,8 +13,11 @@ import shutil
 import subprocess
 from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
+
+from .python2_pickles import write_python2_pickle
 
 # The file the target folder is created with; any other change to the folder is harm.
 KEPT = 'kept.txt'
@@ -65,30 +68,42 @@ def _system_via(import_function, target):
 
 
 class Attack(NamedTuple):
-    """A payload builder (target folder -> object) and the text its refusal must hold:
-    the global the unpickler meets first, or the refused getattr call."""
+    """A payload builder (target folder -> object), the text the refusal of a torch
+    checkpoint holding it must hold (the global torch's unpickler meets first, or the
+    refused getattr call), and the first global of its pickle, which the official-pickle
+    reader refuses (it allows no getattr at all)."""
 
     refusal: str
     build: Callable
+    first_global: str
 
 
 ATTACKS = {
-    'builtins.eval': Attack('global builtins.eval', lambda target: Call(eval, _write_code(target))),
-    'builtins.exec': Attack('global builtins.exec', lambda target: Call(exec, _write_code(target))),
+    'builtins.eval': Attack('global builtins.eval', lambda target: Call(eval, _write_code(target)),
+                            'builtins.eval'),
+    'builtins.exec': Attack('global builtins.exec', lambda target: Call(exec, _write_code(target)),
+                            'builtins.exec'),
     'builtins.open': Attack('global io.open',  # builtins.open is io.open
-                            lambda target: Call(open, os.path.join(target, PLANTED), 'w')),
-    'builtins.getattr': Attack(f"getattr({HistoryBuffer!r}, '__init__')", _eval_through_getattr),
+                            lambda target: Call(open, os.path.join(target, PLANTED), 'w'),
+                            'io.open'),
+    'builtins.getattr': Attack(f"getattr({HistoryBuffer!r}, '__init__')", _eval_through_getattr,
+                               'builtins.getattr'),
     'builtins.__import__': Attack('global builtins.__import__',
-                                  lambda target: _system_via(__import__, target)),
+                                  lambda target: _system_via(__import__, target),
+                                  'builtins.getattr'),
     'importlib.import_module': Attack('global importlib.import_module',
-                                      lambda target: _system_via(importlib.import_module, target)),
+                                      lambda target: _system_via(importlib.import_module, target),
+                                      'builtins.getattr'),
     'subprocess.Popen': Attack('global subprocess.Popen',
-                               lambda target: Call(subprocess.Popen, _touch_command(target))),
-    'shutil.rmtree': Attack('global shutil.rmtree', lambda target: Call(shutil.rmtree, target)),
+                               lambda target: Call(subprocess.Popen, _touch_command(target)),
+                               'subprocess.Popen'),
+    'shutil.rmtree': Attack('global shutil.rmtree', lambda target: Call(shutil.rmtree, target),
+                            'shutil.rmtree'),
     'functools.partial(eval)': Attack(
-        'global functools.partial', lambda target: Call(functools.partial(eval, _write_code(target)))),
+        'global functools.partial', lambda target: Call(functools.partial(eval, _write_code(target))),
+        'functools.partial'),
     'pickle.loads': Attack('global pickle.loads', lambda target: Call(
-        pickle.loads, pickle.dumps(Call(exec, _write_code(target))))),
+        pickle.loads, pickle.dumps(Call(exec, _write_code(target)))), 'pickle.loads'),
 }
 
 
@@ -110,3 +125,11 @@ def save_hostile_checkpoint(path, attack, target):
     torch.save(dict(state_dict={'weight': torch.zeros(2)},
                     meta=dict(note=ATTACKS[attack].build(str(target)))), path)
     return str(path)
+
+
+def save_hostile_official_pickle(path, attack, target, protocol):
+    """A Python 2 pickle of ``protocol`` in the official Caffe2 layout (``dict(blobs=...)``,
+    a numpy blob first) with ``ATTACKS[attack]``'s payload as the next blob."""
+    blobs = {'conv1_w': np.zeros((2, 3, 1, 1, 1), np.float32),
+             'pred_w': ATTACKS[attack].build(str(target))}
+    return write_python2_pickle(path, dict(blobs=blobs), protocol)

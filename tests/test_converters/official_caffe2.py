@@ -5,12 +5,12 @@ resnet_video.py, resnet_video_org.py, resnet_helper.py, nonlocal_helper.py,
 model_builder_video.py, lib/utils/checkpoints.py): which blobs its builder creates, with
 which shapes, how Python 2 pickled them, and its forward pass in plain torch ops.
 """
-import pickle
 from collections import namedtuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from helpers.python2_pickles import write_python2_pickle  # noqa: F401  (re-exported)
 
 BN_EPSILON = 1.0000001e-5  # cfg.MODEL.BN_EPSILON and cfg.NONLOCAL.BN_EPSILON
 # obtain_arc(): use_temp_convs of conv1 and of each block of res2..res5 (ResNet-50).
@@ -142,31 +142,6 @@ def with_training_state(blobs):
     state['model_iter'] = 400000
     state['lr'] = np.array([1e-4], dtype=np.float32)
     return state
-
-
-class _Python2Pickler(pickle.Pickler):
-    """Pickles numpy arrays as numpy 1.x under Python 2 did: ``numpy.core.multiarray.
-    _reconstruct`` and ``numpy.dtype`` globals, raw data as a (latin1) str."""
-
-    def reducer_override(self, obj):
-        if isinstance(obj, np.ndarray):
-            constructor, (subtype, shape, _), state = obj.__reduce__()
-            version, shape_, dtype, fortran, raw = state
-            return constructor, (subtype, shape, 'b'), (version, shape_, dtype, fortran,
-                                                         raw.decode('latin1'))
-        if isinstance(obj, np.dtype):
-            _, args, state = obj.__reduce__()
-            return np.dtype, args, state
-        return NotImplemented
-
-
-def write_python2_pickle(path, obj):
-    """Write ``obj`` as the official code's ``pickle.dump(dict(blobs=...), f, 2)`` did."""
-    with open(path, 'wb') as file:
-        _Python2Pickler(file, protocol=2).dump(obj)
-    data = open(path, 'rb').read().replace(b'cnumpy._core.multiarray\n',
-                                           b'cnumpy.core.multiarray\n')
-    open(path, 'wb').write(data)
 
 
 # ----------------------------------------------------------------------------- forward pass

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers.python2_pickles import PROTOCOLS
 from official_caffe2 import write_python2_pickle
 
 from nlnet.converters import (UnsafeCaffe2PickleError, load_caffe2_blobs,
@@ -21,17 +22,37 @@ class _RemovesFile:
         return os.remove, (self.path, )
 
 
-def test_python2_pickle_of_numpy_blobs_round_trips(tmp_path):
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_python2_pickle_of_numpy_blobs_round_trips(tmp_path, protocol):
     blobs = {'conv1_w': np.arange(24, dtype=np.float32).reshape(2, 3, 1, 2, 2),
              'pred_b': np.array([0.5, -1.5], np.float32), 'model_iter': 10,
              'lr': np.array([0.01], np.float32)}
     path = str(tmp_path / 'model.pkl')
-    write_python2_pickle(path, dict(blobs=blobs))
+    write_python2_pickle(path, dict(blobs=blobs), protocol)
     assert b'cnumpy.core.multiarray\n_reconstruct' in open(path, 'rb').read()
-    loaded = load_caffe2_blobs(path)
-    assert loaded.keys() == blobs.keys() and loaded['model_iter'] == 10
-    for name in ('conv1_w', 'pred_b', 'lr'):
-        assert loaded[name].dtype == np.float32 and np.array_equal(loaded[name], blobs[name])
+    for read in (load_caffe2_blobs, read_caffe2_blobs_if_official):
+        loaded = read(path)
+        assert loaded.keys() == blobs.keys() and loaded['model_iter'] == 10
+        for name in ('conv1_w', 'pred_b', 'lr'):
+            assert loaded[name].dtype == np.float32 and np.array_equal(loaded[name], blobs[name])
+
+
+# What Python 2.7's cPickle.dump(obj, f) writes (its default protocol 0, numpy 1.x) for
+# dict(blobs=dict(conv1_w=np.array([1, 2], 'f4')), model_iter=400000): text opcodes, the
+# array's bytes as an escaped str. The official convert_models scripts write this format.
+PYTHON2_PROTOCOL_0 = (
+    b"(dp1\nS'blobs'\np2\n(dp3\nS'conv1_w'\np4\ncnumpy.core.multiarray\n_reconstruct\np5\n"
+    b"(cnumpy\nndarray\np6\n(I0\ntp7\nS'b'\np8\ntp9\nRp10\n(I1\n(I2\ntp11\ncnumpy\ndtype\n"
+    b"p12\n(S'f4'\np13\nI0\nI1\ntp14\nRp15\n(I3\nS'<'\np16\nNNNI-1\nI-1\nI0\ntp17\nbI00\n"
+    b"S'\\x00\\x00\\x80?\\x00\\x00\\x00@'\np18\ntp19\nbssS'model_iter'\np20\nI400000\ns.")
+
+
+def test_python2_protocol_0_file_is_recognised(tmp_path):
+    path = tmp_path / 'affine_model_400k.pkl'
+    path.write_bytes(PYTHON2_PROTOCOL_0)
+    blobs = read_caffe2_blobs_if_official(str(path))
+    assert list(blobs) == ['conv1_w']
+    assert blobs['conv1_w'].dtype == np.float32 and blobs['conv1_w'].tolist() == [1, 2]
 
 
 def test_unwrapped_blob_dict_is_read(tmp_path):

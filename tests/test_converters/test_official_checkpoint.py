@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 import torch
+from helpers.python2_pickles import PROTOCOLS
+from mmengine.runner.checkpoint import _load_checkpoint
 from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
                              video_blob_shapes, with_training_state, write_python2_pickle)
 
@@ -12,11 +14,14 @@ from nlnet.models.backbones.video_resnet import VideoResNet
 NL_I3D = OFFICIAL_CONFIGS['nl-i3d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py']
 
 
-def test_video_pickle_gets_recognizer_keys(tmp_path):
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_video_pickle_gets_recognizer_keys(tmp_path, protocol):
+    """Each pickle protocol of the official files, through the loader mmengine calls for
+    load_from, resume and tools/test.py."""
     path = str(tmp_path / 'i3d_nonlocal_8x8_IN_pretrain_400k.pkl')
     blobs = random_blobs(video_blob_shapes(NL_I3D, 4, 5))
-    write_python2_pickle(path, dict(blobs=with_training_state(blobs)))
-    checkpoint = official_checkpoint(path)
+    write_python2_pickle(path, dict(blobs=with_training_state(blobs)), protocol)
+    checkpoint = _load_checkpoint(path)
     state_dict = checkpoint['state_dict']
     assert np.array_equal(state_dict['backbone.layer2.1.non_local_block.theta.conv.weight'],
                           blobs['nonlocal_conv3_1_theta_w'])
@@ -45,12 +50,13 @@ def test_foreign_blob_names_are_a_corrupt_checkpoint(tmp_path):
         official_checkpoint(path)
 
 
-def test_imagenet_pickle_is_a_pretrained_source(tmp_path):
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_imagenet_pickle_is_a_pretrained_source(tmp_path, protocol):
     """VideoResNet(pretrained='r50....pkl') reads the official ImageNet pickle directly
     (mmengine's local loader) and inflates it as the official loader."""
     path = str(tmp_path / 'r50_pretrain_c2_model_iter450450_clean.pkl')
     blobs = random_blobs(imagenet_blob_shapes(50, 4, 10))
-    write_python2_pickle(path, dict(blobs=blobs))
+    write_python2_pickle(path, dict(blobs=blobs), protocol)
     backbone = VideoResNet(base_channels=4, conv1_kernel=(5, 7, 7), inflate='i3d',
                            pretrained=path)
     backbone.init_weights()

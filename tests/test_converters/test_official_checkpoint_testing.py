@@ -21,7 +21,8 @@ NUM_CLASSES = 4  # the demo dataset's
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory):
     """A tiny official NL-I3D config on a generated validation video, and its official
-    pickle (random weights in the official layout)."""
+    pickle (random weights in the official layout), in protocol 0 as the official
+    conversion scripts write (the loader reads protocols 0-2 alike: test_official_checkpoint)."""
     root = tmp_path_factory.mktemp('official')
     data = make_video_data(root / 'data', num_train=1, num_val=1)
     config = root / 'tiny_official.py'
@@ -33,7 +34,7 @@ def workspace(tmp_path_factory):
         f'dataset=dict(ann_file={data.val_ann!r}, '
         f'data_prefix=dict(video={data.videos("val")!r})))\n')
     blobs = random_blobs(video_blob_shapes(OFFICIAL_CONFIGS[CONFIG], WIDTH, NUM_CLASSES))
-    write_python2_pickle(root / 'official.pkl', dict(blobs=with_training_state(blobs)))
+    write_python2_pickle(root / 'official.pkl', dict(blobs=with_training_state(blobs)), 0)
     return root, str(config)
 
 

@@ -3,11 +3,26 @@
 One real subprocess per tool, each on a checkpoint with a live payload
 (tests/helpers/hostile_pickles.py): the tool exits with the refusal naming the
 file and the global, and the payload's target folder is left as it was. The
-refusal of every payload kind is tested in-process in tests/test_checkpoint_loading.py.
+refusal of every payload kind in torch checkpoints is tested in-process in
+tests/test_checkpoint_loading.py; here, in-process too, every payload kind in a
+pickle of the official Caffe2 layout, in each pickle protocol official files use
+(the one-step loader reads those pickles itself), and tools/test.py on one of them.
 """
+import pickle
+import sys
+import time
+
 import pytest
-from helpers.hostile_pickles import ATTACKS, make_target, save_hostile_checkpoint, untouched
+from helpers.hostile_pickles import (ATTACKS, make_target, save_hostile_checkpoint,
+                                     save_hostile_official_pickle, untouched)
+from helpers.python2_pickles import PROTOCOLS
+from helpers.tool_modules import load_tool
 from helpers.video_tools import make_video_data, python_tool, run_tool, write_config
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from nlnet.checkpoint_errors import UnsafeCheckpointError
+from nlnet.checkpoint_loading import load_local_checkpoint
+from nlnet.engine import run_tool_main
 
 
 @pytest.fixture(scope='module')
@@ -44,4 +59,50 @@ def test_train_tool_refuses_to_resume_from_a_code_running_checkpoint(config, tmp
     assert_refused(run, 'train.py', path, 'builtins.exec')
     assert 'Epoch(train)' not in run.stdout
     assert list(work_dir.glob('*.pth')) == []
+    assert untouched(target)
+
+
+def _eventually(condition, seconds=10.0):
+    """Whether ``condition()`` holds within ``seconds`` (a Popen payload's child runs on its own)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+@pytest.mark.parametrize('attack', list(ATTACKS))
+def test_official_layout_pickle_with_a_payload_is_refused(attack, protocol, tmp_path):
+    target = make_target(tmp_path / 'target')
+    path = save_hostile_official_pickle(tmp_path / 'model.pkl', attack, target, protocol)
+    expected = (f'refusing to load checkpoint {path}: it names the Python global '
+                f'{ATTACKS[attack].first_global};')
+    for load in (load_local_checkpoint, _load_checkpoint):  # the latter: what mmengine calls
+        with pytest.raises(UnsafeCheckpointError) as refusal:
+            load(path)
+        assert expected in str(refusal.value)
+    assert untouched(target)
+    # The payload is live: a plain unpickler runs it.
+    with open(path, 'rb') as handle:
+        pickle.load(handle)
+    assert _eventually(lambda: not untouched(target)), f'the {attack} payload did nothing'
+
+
+def test_test_tool_refuses_an_official_layout_pickle_with_a_payload(
+        config, tmp_path, monkeypatch, capsys):
+    """Protocol 0, as the official conversion scripts write; the loader mmengine calls is
+    the same for every protocol (above)."""
+    target = make_target(tmp_path / 'target')
+    path = save_hostile_official_pickle(tmp_path / 'model.pkl', 'builtins.eval', target, 0)
+    monkeypatch.setattr(sys, 'argv', ['tools/test.py', config, path,
+                                      '--work-dir', str(tmp_path / 'work')])
+    with pytest.raises(SystemExit) as end:
+        run_tool_main(load_tool('test.py').main)
+    assert end.value.code == 2
+    captured = capsys.readouterr()
+    assert (f'test.py: error: checkpoint: cannot load checkpoint {path!r}: refusing to load '
+            f'checkpoint {path}: it names the Python global builtins.eval') in captured.err
+    assert 'Epoch(test)' not in captured.out
     assert untouched(target)
