@@ -3,13 +3,14 @@ from .caffe2_blobs import (Caffe2ConversionError, blob_name_of_key, caffe2_to_mo
                            caffe2_to_state_dict, caffe2_to_torchvision_resnet)
 from .caffe2_pickle import (UnsafeCaffe2PickleError, load_caffe2_blobs,
                             read_caffe2_blobs_if_official)
-from .official import (build_recognizer, configs_fitting, convert_official_imagenet_model,
-                       convert_official_video_model, official_checkpoint)
+from .official import (ConfigChoiceError, build_recognizer, choose_config, config_named_by,
+                       configs_fitting, convert_official_imagenet_model,
+                       convert_official_video_model, is_imagenet_model, official_checkpoint)
 
 __all__ = [
-    'Caffe2ConversionError', 'UnsafeCaffe2PickleError', 'blob_name_of_key',
+    'Caffe2ConversionError', 'ConfigChoiceError', 'UnsafeCaffe2PickleError', 'blob_name_of_key',
     'build_recognizer', 'caffe2_to_model_state_dict', 'caffe2_to_state_dict',
-    'caffe2_to_torchvision_resnet', 'configs_fitting', 'convert_official_imagenet_model',
-    'convert_official_video_model', 'load_caffe2_blobs', 'official_checkpoint',
-    'read_caffe2_blobs_if_official'
+    'caffe2_to_torchvision_resnet', 'choose_config', 'config_named_by', 'configs_fitting',
+    'convert_official_imagenet_model', 'convert_official_video_model', 'is_imagenet_model',
+    'load_caffe2_blobs', 'official_checkpoint', 'read_caffe2_blobs_if_official'
 ]

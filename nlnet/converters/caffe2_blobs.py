@@ -21,7 +21,8 @@ Frozen-BN ("affine") models hold only ``_bn_s`` / ``_bn_b`` (Caffe2's ``AffineNd
 map onto :class:`~nlnet.models.layers.channel_affine.ChannelAffine`'s weight and bias.
 The official W_z convolution has a bias also where a BatchNorm follows it; nlnet's has
 none there (the BN's shift makes it redundant), so ``nonlocal_conv*_out_b`` is folded
-into that BN's running mean (``rm - b``), which gives the same outputs in eval mode.
+into that BN's running mean (``rm - b``, formed in float64 and rounded once to the
+state dict's dtype): in eval mode the same outputs up to that one rounding.
 Optimiser state (``*_momentum``, ``model_iter``, ``lr``) is dropped and listed.
 """
 import re

@@ -122,6 +122,19 @@ def test_test_net_pred_layout_and_out_bias_fold():
     assert torch.equal(state_dict[f'{nl4}.conv_out.conv.bias'], torch.full((8, ), 0.25))
 
 
+def test_out_bias_fold_is_exact_up_to_one_float32_rounding():
+    """The README's claim: the folded mean is rm - b rounded once to float32, no better."""
+    rng = np.random.default_rng(0)
+    mean, bias = (rng.normal(0, 1, 256).astype(np.float32) for _ in range(2))
+    state_dict, _ = caffe2_to_state_dict({'nonlocal_conv3_1_out_b': bias,
+                                          'nonlocal_conv3_1_bn_rm': mean})
+    folded = state_dict['backbone.layer2.1.non_local_block.conv_out.bn.running_mean'].numpy()
+    exact = mean.astype(np.float64) - bias.astype(np.float64)
+    assert folded.dtype == np.float32 and np.array_equal(folded, exact.astype(np.float32))
+    assert (np.abs(folded - exact) <= np.spacing(np.abs(folded)) / 2).all()
+    assert not np.array_equal(folded.astype(np.float64), exact)
+
+
 @pytest.mark.parametrize('depth', [50, 101])
 def test_imagenet_model_in_torchvision_layout(depth):
     torchvision = pytest.importorskip('torchvision')

@@ -1,5 +1,7 @@
 """tools/model_converters/caffe2_to_nlnet.py: official pickle in, mmengine checkpoint out."""
+import glob
 import os.path as osp
+import re
 import runpy
 import sys
 
@@ -11,7 +13,8 @@ from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blob
                              video_blob_shapes, with_training_state, write_python2_pickle)
 from test_official_numerics import CONFIG_DIR, NUM_CLASSES, WIDTH, tiny_model
 
-from nlnet.converters import blob_name_of_key, configs_fitting
+from nlnet.converters import (ConfigChoiceError, blob_name_of_key, choose_config,
+                              config_named_by, configs_fitting)
 
 TOOL = osp.join(osp.dirname(osp.dirname(osp.dirname(CONFIG_DIR))), 'tools',
                 'model_converters', 'caffe2_to_nlnet.py')
@@ -69,3 +72,62 @@ def test_imagenet_mode(monkeypatch, tmp_path):
     assert np.array_equal(state_dict['layer4.2.bn3.running_var'].numpy(),
                           blobs['res5_2_branch2c_bn_riv'])
     assert np.array_equal(state_dict['fc.weight'].numpy(), blobs['pred_w'])
+
+
+def write_tiny_config(folder, config):
+    """The official ``config`` at WIDTH channels, saved under its own file name in ``folder``."""
+    path = folder / config
+    path.write_text(f"_base_ = [{osp.join(CONFIG_DIR, config)!r}]\n"
+                    f"model = dict(backbone=dict(base_channels={WIDTH}), cls_head=dict("
+                    f"in_channels={32 * WIDTH}, num_classes={NUM_CLASSES}))\n")
+    return str(path)
+
+
+def test_official_file_name_chooses_among_the_fitting_configs(tmp_path):
+    """8x8 / 32x2 and 32x4 / 128x1 models share their parameters; the file name decides."""
+    folder = tmp_path / 'configs'
+    folder.mkdir()
+    families = {
+        'nl-i3d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py':
+            'nl-i3d_r50-official_8xb8-32x2x1-400k_kinetics400-rgb.py',
+        'nl-i3d_r50-official-affine_8xb2-32x4x1-400k_kinetics400-rgb.py':
+            'nl-i3d_r50-official-affine_8xb2-128x1x1-400k_kinetics400-rgb.py'}
+    for short, long in families.items():
+        configs = [write_tiny_config(folder, short), write_tiny_config(folder, long)]
+        blobs = dict(blobs=random_blobs(video_blob_shapes(OFFICIAL_CONFIGS[short], WIDTH,
+                                                          NUM_CLASSES)))
+        prefix = 'I3D' if 'affine' in short else 'IN'
+        for config, clip in ((short, re.search(r'-(\d+x\d+)x1-', short)[1]),
+                             (long, re.search(r'-(\d+x\d+)x1-', long)[1])):
+            pkl = write_python2_pickle(str(tmp_path / f'i3d_nonlocal_{clip}_{prefix}_pretrain_400k.pkl'),
+                                       blobs)
+            chosen, reason = choose_config(pkl, configs)
+            assert chosen == str(folder / config) and 'named by the file name' in reason
+        renamed = write_python2_pickle(str(tmp_path / 'model.pkl'), blobs)
+        with pytest.raises(ConfigChoiceError) as refusal:
+            choose_config(renamed, configs)
+        assert 'fits 2 configs' in str(refusal.value) and 'pass --config' in str(refusal.value)
+        assert f"['{short}', '{long}']" in str(refusal.value) or \
+            f"['{long}', '{short}']" in str(refusal.value)
+
+
+def test_every_released_model_name_names_its_config_in_the_readme():
+    official = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+    with open(osp.join(CONFIG_DIR, 'README.md')) as handle:
+        rows = re.findall(r'^\| ([A-Za-z0-9_]+) \| \[[^]]+\]\(([^)]+\.py)\)', handle.read(), re.M)
+    assert len(rows) == 12
+    for model, config in rows:
+        assert config_named_by(f'/models/{model}.pkl', official) == osp.join(CONFIG_DIR, config)
+    assert config_named_by('r50_pretrain_c2_model_iter450450_clean.pkl', official) is None
+
+
+def test_imagenet_pickle_without_the_flag_gets_a_hint(monkeypatch, tmp_path, tiny_config, capsys):
+    blobs = random_blobs(imagenet_blob_shapes(50, WIDTH, NUM_CLASSES))
+    pkl = write_python2_pickle(str(tmp_path / 'r50.pkl'), dict(blobs=blobs))
+    for config in ([], ['--config', tiny_config]):
+        assert run_tool(monkeypatch, pkl, str(tmp_path / 'out.pth'), *config) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f'caffe2_to_nlnet.py: error: {pkl} is an official ImageNet '
+                                'ResNet (conv1_w of shape (4, 3, 7, 7): 2-D kernels), not a '
+                                'video model: convert it with --imagenet')
+    assert not (tmp_path / 'out.pth').exists()

@@ -4,10 +4,13 @@
     python tools/model_converters/caffe2_to_nlnet.py IN.pkl OUT.pth        # finds the configs
     python tools/model_converters/caffe2_to_nlnet.py r50.pkl r50.pth --imagenet
 
-A video model is loaded strictly into the model of CONFIG (or, without --config, checked
-against every config of configs/recognition/official/) and written as an mmengine
-checkpoint; --imagenet writes an ImageNet ResNet in torchvision's layout for
-``model.backbone.pretrained``.
+A video model is loaded strictly into the model of CONFIG and written as an mmengine
+checkpoint. Without --config it is checked against every config of
+configs/recognition/official/, and among those it fits the official file name
+(``i3d_nonlocal_32x2_IN_pretrain_400k.pkl``) chooses; a file of another name that fits
+several configs is refused with their list. --imagenet writes an ImageNet ResNet in
+torchvision's layout for ``model.backbone.pretrained``. Errors end the tool with
+``caffe2_to_nlnet.py: error: ...`` and exit status 2.
 """
 import argparse
 import glob
@@ -17,8 +20,8 @@ import sys
 import torch
 from mmengine.logging import MMLogger
 
-from nlnet.converters import (configs_fitting, convert_official_imagenet_model,
-                              convert_official_video_model)
+from nlnet.converters import (Caffe2ConversionError, ConfigChoiceError, choose_config,
+                              convert_official_imagenet_model, convert_official_video_model)
 
 OFFICIAL_CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
                             'configs', 'recognition', 'official', '*.py')
@@ -38,6 +41,14 @@ def parse_args():
 
 def main():
     args = parse_args()
+    try:
+        return convert(args)
+    except (Caffe2ConversionError, ConfigChoiceError) as error:
+        print(f'{osp.basename(sys.argv[0])}: error: {error}', file=sys.stderr)
+        return 2
+
+
+def convert(args):
     logger = MMLogger.get_instance('caffe2_to_nlnet')
     if args.imagenet:
         state_dict, _ = convert_official_imagenet_model(args.pkl, logger)
@@ -46,15 +57,8 @@ def main():
         return 0
     config = args.config
     if config is None:
-        fitting, reasons = configs_fitting(args.pkl, sorted(glob.glob(OFFICIAL_CONFIGS)))
-        if not fitting:
-            for path, reason in reasons.items():
-                logger.error(f'{osp.basename(path)}: {reason}')
-            logger.error(f'{args.pkl} fits none of the official configs; pass --config')
-            return 1
-        logger.info(f'{args.pkl} fits {[osp.basename(p) for p in fitting]} (same parameters; '
-                    'they differ in clip sampling and temporal strides)')
-        config = fitting[0]
+        config, reason = choose_config(args.pkl, sorted(glob.glob(OFFICIAL_CONFIGS)))
+        logger.info(f'{args.pkl}: config {osp.basename(config)} ({reason})')
     model, dropped = convert_official_video_model(args.pkl, config, logger)
     torch.save(dict(state_dict=model.state_dict(),
                     meta=dict(source=osp.abspath(args.pkl), config=config,
