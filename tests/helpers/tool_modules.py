@@ -13,3 +13,14 @@ def load_tool(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def own_instances(name):
+    """``--cfg-options`` entries giving an in-process run its own mmengine logger, message hub
+    and visualizer.
+
+    mmengine keeps them by name for the life of the process: the name is the config's file
+    name and the start second (a train and a test run of one config in the same second would
+    share them), or fixed by the config (MMSeg's and MMDet's ``visualizer.name``).
+    """
+    return [f'experiment_name={name}', f'visualizer.name={name}']
