@@ -28,7 +28,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null ||
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends munge slurmctld slurmd slurm-client
+    apt-get install -y -q munge slurmctld slurmd slurm-client
 fi
 
 if scontrol ping 2>/dev/null | grep -q 'is UP' &&
