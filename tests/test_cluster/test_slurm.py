@@ -70,7 +70,9 @@ def slurm_partition():
     return usable[0], ''
 
 
-@pytest.fixture(scope='module')
+# Session scope, and first in the tests' arguments: pytest builds higher-scoped fixtures first,
+# and a missing Slurm is to skip before the session's reference run is trained.
+@pytest.fixture(scope='session')
 def partition():
     found, reason = slurm_partition()
     if found is None:
@@ -148,7 +150,7 @@ class BatchJob:
 
 
 @pytest.fixture(scope='module')
-def slurm_training(cluster_reference, partition, job_names):
+def slurm_training(partition, cluster_reference, job_names):
     """The reference's training as an ``sbatch --requeue`` job of slurm_train.sh (2 tasks),
     preempted with ``scancel --signal=TERM`` early in epoch 2 and requeued; (job, seconds from
     the signal to the requeued start, seconds in all)."""
@@ -183,7 +185,7 @@ def slurm_training(cluster_reference, partition, job_names):
 
 
 def test_slurm_training_preempted_and_requeued_ends_with_the_torchrun_weights(
-        cluster_reference, slurm_training):
+        partition, cluster_reference, slurm_training):
     job, restarted, seconds = slurm_training
     srun_lines = [line for line in job.output.read_text().splitlines()
                   if line.startswith('+ srun')]
@@ -214,8 +216,9 @@ def test_slurm_training_preempted_and_requeued_ends_with_the_torchrun_weights(
           'the requeued start, iterations trained twice: 0')
 
 
-def test_slurm_testing_dumps_what_torchrun_dumps(cluster_reference, cluster_reference_dump,
-                                                 slurm_training, partition, job_names):
+def test_slurm_testing_dumps_what_torchrun_dumps(partition, cluster_reference,
+                                                 cluster_reference_dump, slurm_training,
+                                                 job_names):
     work_dir = cluster_reference.root / 'slurm_test'
     checkpoint = slurm_training[0].work_dir / FINAL_CHECKPOINT
     job_name = job_names('test')
