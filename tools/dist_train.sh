@@ -43,6 +43,14 @@ PYTHON=${PYTHON:-python}
 TOOLS=$(dirname "$0")
 
 MAX_RESTARTS=${MAX_RESTARTS:-0}
+# Restarts need a store of their own for the workers of each attempt: in torchrun's store
+# the failed attempt's addresses stay, and restarted workers that read them cannot connect
+# (torch 2.10). With the c10d rendezvous and the store not shared, rank 0 hosts a new one.
+RENDEZVOUS=()
+if [ "$MAX_RESTARTS" -gt 0 ]; then
+    RENDEZVOUS=(--rdzv-backend=c10d --rdzv-endpoint="$MASTER_ADDR:$PORT")
+    export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
+fi
 # Exit status of a job stopped by SIGTERM / SIGUSR1 (nlnet.utils.preemption.PREEMPTED_EXIT_CODE).
 PREEMPTED_STATUS=143
 
@@ -59,6 +67,7 @@ PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
     --master_port="$PORT" \
     --nproc_per_node="$GPUS" \
     --max-restarts="$MAX_RESTARTS" \
+    ${RENDEZVOUS[@]+"${RENDEZVOUS[@]}"} \
     "$TOOLS/train.py" "$CONFIG" --launcher pytorch "$@" &
 { set +x; } 2>/dev/null
 LAUNCHER=$!

@@ -151,10 +151,32 @@ class Job:
             return self.process.wait(timeout=JOB_TIMEOUT)
         finally:
             self.seconds = time.monotonic() - self.started
+            for pid in self.session_processes:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    @property
+    def session_processes(self):
+        """Pids of the job's processes: its descendants, and the processes of their sessions
+        (torchrun starts each worker in a session of its own)."""
+        parents, sessions = {}, {}
+        for entry in filter(str.isdigit, os.listdir('/proc')):
             try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                with open(f'/proc/{entry}/stat') as handle:
+                    fields = handle.read().rsplit(')', 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            parents[int(entry)], sessions[int(entry)] = int(fields[1]), int(fields[3])
+        found = {self.process.pid}
+        grown = True
+        while grown:
+            more = {pid for pid, parent in parents.items() if parent in found} | \
+                {pid for pid, session in sessions.items() if session in found}
+            grown = not more <= found
+            found |= more
+        return sorted(found)
 
 
 def run_job(config, work_dir, *args, env=None):
