@@ -207,13 +207,14 @@ def test_slurm_training_preempted_and_requeued_ends_with_the_torchrun_weights(
     assert f'--resume: resuming from {checkpoint}' in resumed
     assert trained_iterations(resumed) == [(2, index) for index in
                                            range(STOPPED_AFTER - PER_EPOCH + 1, PER_EPOCH + 1)]
+    trained_twice = len(trained_iterations(stopped) + trained_iterations(resumed)) - TOTAL_ITERS
     saved = sorted(path.name for path in work_dir.glob('iter_*.pth'))
     assert saved == sorted({f'iter_{iteration}.pth' for iteration in
                             [*range(CHECKPOINT_INTERVAL, TOTAL_ITERS + 1, CHECKPOINT_INTERVAL),
                              STOPPED_AFTER]})
     assert_same_training_state(work_dir / FINAL_CHECKPOINT, cluster_reference.final_checkpoint)
     print(f'Slurm job: {seconds:.1f} s in all, {restarted:.1f} s from scancel --signal=TERM to '
-          'the requeued start, iterations trained twice: 0')
+          f'the requeued start, iterations trained twice: {trained_twice}')
 
 
 def test_slurm_testing_dumps_what_torchrun_dumps(partition, cluster_reference,
