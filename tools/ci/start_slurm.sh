@@ -59,7 +59,7 @@ mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd
 cat > "$CONF_DIR/slurm.conf" <<EOF
 # Written by tools/ci/start_slurm.sh: one node, $CPUS CPUs, no cgroups.
 ClusterName=nlnet-ci
-SlurmctldHost=$NODE
+SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
