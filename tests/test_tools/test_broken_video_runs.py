@@ -3,9 +3,10 @@ of broken video mixed in (missing, empty, truncated, not a video, zero frames).
 
 Two runs train the tiny demo NL-C2D: one process with 2 persistent dataloader
 workers for 3 epochs (also the fd / worker-memory health check from epoch 2 to
-epoch 3), and 2 torchrun processes for one epoch. Both validate after every
-epoch on a list with the same kinds of broken files. Testing runs mmengine's
-test loop in this process.
+epoch 3), and 2 torchrun processes for one epoch through tools/dist_train.sh
+with --auto-scale-lr (also the lr scaled by the world size). Both validate after
+every epoch on a list with the same kinds of broken files. Testing runs
+mmengine's test loop in this process.
 """
 import json
 import os
@@ -15,10 +16,12 @@ from types import SimpleNamespace
 
 import pytest
 from helpers.broken_videos import BROKEN_KINDS, add_broken_videos
-from helpers.video_tools import (DEMO_CONFIG, HELPERS, ROOT, free_port, make_video_data,
-                                 python_tool, run_log, run_tool, shell_tool, write_config)
+from helpers.video_tools import (DEMO_CONFIG, HELPERS, ROOT, TRAIN_BATCH, free_port,
+                                 make_video_data, python_tool, run_log, run_tool, shell_tool,
+                                 write_config)
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from nlnet.datasets import BrokenVideoError
 from nlnet.hooks.broken_video_hook import read_broken_list
@@ -82,7 +85,8 @@ def two_processes(data, workspace):
     """(work dir, log) of one epoch on 2 torchrun processes, one dataloader worker each."""
     work_dir = workspace / 'two_processes'
     run = run_tool(shell_tool('dist_train.sh', config(data, workspace, 'two_processes', 1, 1),
-                              '2', '--work-dir', work_dir), workspace, 'two_processes',
+                              '2', '--work-dir', work_dir, '--auto-scale-lr', '--seed', '0'),
+                   workspace, 'two_processes',
                    env=dict(ENV, PORT=str(free_port())))
     assert run.returncode == 0, run.stderr[-4000:]
     return work_dir, run_log(work_dir)
@@ -166,6 +170,17 @@ def test_two_processes_report_broken_videos_from_every_rank(data, two_processes)
     assert (int(counts[2]), int(counts[3])) == (len(named[0]), len(named[1]))
     val_line = re.search(r'Epoch\(val\) \[1\]\[\d+/\d+\] +acc/top1.*', log)[0]
     assert f'num_videos: {NUM_VAL}' in val_line and f'num_broken: {len(BROKEN_KINDS)}' in val_line
+
+
+def test_two_process_training_scales_lr_by_world_size(two_processes):
+    work_dir, _ = two_processes
+    with open(work_dir / 'last_checkpoint') as handle:
+        state = CheckpointLoader.load_checkpoint(handle.read().strip(), map_location='cpu')
+    assert state['meta']['iter'] == LISTED // 4
+    cfg = Config.fromfile(DEMO_CONFIG)
+    expected = cfg.optim_wrapper.optimizer.lr * 2 * TRAIN_BATCH / cfg.auto_scale_lr.base_batch_size
+    lrs = [group['lr'] for group in state['optimizer']['param_groups']]
+    assert lrs == pytest.approx([expected] * len(lrs), rel=1e-9)
 
 
 def run_test(data, work_dir, ann_file, strict):

@@ -1,9 +1,12 @@
 """tools/train.py, tools/test.py and the torchrun wrappers on generated demo videos.
 
-Every run is a real subprocess of the tools on a one-epoch NL-C2D demo config
-(8 training videos in batches of 2, 5 test videos with 10 clips x 3 crops).
-One uninterrupted, seeded training run is the reference that the test, the
-distributed test and the kill-and-resume runs use.
+Runs of a one-epoch NL-C2D demo config (8 training videos in batches of 2, 5 test
+videos with 10 clips x 3 crops). The tools' ``main`` runs in this process, but for
+the run killed with SIGKILL and the two-process test through tools/dist_test.sh,
+which are real subprocesses. One uninterrupted, seeded training run is the
+reference that the test, the distributed test and the kill-and-resume runs use.
+The two-process training through tools/dist_train.sh (the lr scaled by the world
+size) is in test_broken_video_runs.py.
 """
 import json
 import os.path as osp
@@ -14,6 +17,7 @@ import signal
 import numpy as np
 import pytest
 import torch
+from helpers.tool_modules import load_tool, own_instances
 from helpers.video_tools import (DEMO_CONFIG, TRAIN_BATCH, free_port, make_video_data,
                                  python_tool, run_log, run_tool, shell_tool, write_config)
 from mmengine.config import Config
@@ -23,6 +27,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 import nlnet  # noqa: F401
 from mmaction.registry import DATASETS, MODELS
+from nlnet.datasets import BrokenVideoError
 
 DEFAULT_SCOPE = 'mmaction'
 # An odd number of test videos: two processes pad the last batch with a duplicate.
@@ -33,6 +38,18 @@ REPRODUCIBLE = ['--seed', '0', '--deterministic', '--auto-scale-lr']
 # has lost one trained iteration and must resume from iter_2 inside the epoch.
 KILL_AT = 3
 TEST_VIEWS = 10 * 3
+
+train_tool = load_tool('train.py')
+test_tool = load_tool('test.py')
+
+
+def train(*argv, name):
+    """tools/train.py in this process; --deterministic stays with the run."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        train_tool.main([*map(str, argv), '--cfg-options', *own_instances(name)])
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
 
 
 @pytest.fixture(scope='module')
@@ -54,9 +71,7 @@ def config(data, workspace):
 def reference(config, workspace):
     """Work dir of an uninterrupted, seeded, deterministic one-process training run."""
     work_dir = workspace / 'reference'
-    run = run_tool(python_tool('train.py', config, '--work-dir', work_dir, *REPRODUCIBLE),
-                   workspace, 'reference')
-    assert run.returncode == 0, run.stderr[-4000:]
+    train(config, '--work-dir', work_dir, *REPRODUCIBLE, name='reference')
     return work_dir
 
 
@@ -65,9 +80,8 @@ def single_test(config, reference, workspace):
     """(dump, log text) of a one-process test of the reference's final checkpoint."""
     work_dir = workspace / 'test_single'
     dump = work_dir / 'results.pkl'
-    run = run_tool(python_tool('test.py', config, reference / f'iter_{ITERS}.pth',
-                               '--work-dir', work_dir, '--dump', dump), workspace, 'test_single')
-    assert run.returncode == 0, run.stderr[-4000:]
+    test_tool.main([config, str(reference / f'iter_{ITERS}.pth'), '--work-dir', str(work_dir),
+                    '--dump', str(dump), '--cfg-options', *own_instances('test_single')])
     with open(dump, 'rb') as handle:
         return pickle.load(handle), run_log(work_dir)
 
@@ -159,19 +173,6 @@ def test_two_process_test_equals_one_process_and_gathers_each_video_once(
     assert all(s['reason'] for s in double['skipped'])
 
 
-def test_two_process_training_scales_lr_by_world_size(config, workspace):
-    work_dir = workspace / 'train_two'
-    run = run_tool(shell_tool('dist_train.sh', config, '2', '--work-dir', work_dir,
-                              '--auto-scale-lr', '--seed', '0'),
-                   workspace, 'train_two', env=dict(PORT=str(free_port())))
-    assert run.returncode == 0, run.stderr[-4000:]
-    per_rank = ITERS // 2
-    assert re.search(rf'Epoch\(train\) \[1\]\[{per_rank}/{per_rank}\]', run_log(work_dir))
-    base_lr, base_batch = demo_lr_setting()
-    lrs = optimizer_lrs(work_dir / f'iter_{per_rank}.pth')
-    assert lrs == pytest.approx([base_lr * 2 * TRAIN_BATCH / base_batch] * len(lrs), rel=1e-9)
-
-
 def test_sigkill_mid_epoch_and_resume_gives_the_uninterrupted_weights(data, reference, config,
                                                                       workspace):
     killing = write_config(
@@ -185,9 +186,7 @@ def test_sigkill_mid_epoch_and_resume_gives_the_uninterrupted_weights(data, refe
     assert run.returncode == -signal.SIGKILL, run.stderr[-4000:]
     assert osp.isfile(work_dir / 'iter_2.pth') and not osp.exists(work_dir / f'iter_{ITERS}.pth')
 
-    run = run_tool(python_tool('train.py', config, '--work-dir', work_dir, '--resume',
-                               *REPRODUCIBLE), workspace, 'resumed')
-    assert run.returncode == 0, run.stderr[-4000:]
+    train(config, '--work-dir', work_dir, '--resume', *REPRODUCIBLE, name='resumed')
     log = run_log(work_dir)
     assert 'Resuming inside epoch 1: skipping its first 2 batches' in log
     assert re.findall(rf'Epoch\(train\) \[1\]\[(\d+)/{ITERS}\]', log) == ['3', '4']
@@ -205,9 +204,7 @@ def test_broken_training_videos_are_logged_and_training_completes_without_seed(d
     config = write_config(workspace / 'nl_c2d_tiny_broken.py', data,
                           train_ann=data.broken_train_ann)
     work_dir = workspace / 'broken_train'
-    run = run_tool(python_tool('train.py', config, '--work-dir', work_dir), workspace,
-                   'broken_train')
-    assert run.returncode == 0, run.stderr[-4000:]
+    train(config, '--work-dir', work_dir, name='broken_train')
     log = run_log(work_dir)
     assert f'broken video {data.corrupt_train}' in log
     assert f'broken video {data.missing_train} (file not found)' in log
@@ -216,9 +213,8 @@ def test_broken_training_videos_are_logged_and_training_completes_without_seed(d
 
 
 def test_broken_test_video_stops_testing_with_its_name(config, reference, data, workspace):
-    run = run_tool(python_tool('test.py', config, reference / f'iter_{ITERS}.pth',
-                               '--work-dir', workspace / 'broken_test', '--cfg-options',
-                               f'test_dataloader.dataset.ann_file={data.broken_val_ann}'),
-                   workspace, 'broken_test')
-    assert run.returncode != 0
-    assert f'BrokenVideoError: cannot read video {data.corrupt_val}' in run.stderr
+    with pytest.raises(BrokenVideoError, match=f'cannot read video {re.escape(data.corrupt_val)}'):
+        test_tool.main([config, str(reference / f'iter_{ITERS}.pth'), '--work-dir',
+                        str(workspace / 'broken_test'), '--cfg-options',
+                        f'test_dataloader.dataset.ann_file={data.broken_val_ann}',
+                        *own_instances('broken_test')])
