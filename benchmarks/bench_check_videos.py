@@ -1,14 +1,17 @@
 """Speed of checking videos of Kinetics' size: tools/data/check_videos.py and the build-time check.
 
 Generates ``--videos`` clips of 10 s at 30 fps, 340x256 (Kinetics as MMAction2
-resizes it), with OpenCV's H.264 encoder where it has one, else its MPEG-4
-Part 2 ('mp4v') one, then measures on the same files, in this run:
+resizes it), in H.264 as Kinetics' files are (libx264 through PyAV, x264's default
+keyframe interval of 250; OpenCV's MPEG-4 Part 2 'mp4v' where PyAV is missing),
+then measures on the same files, in this run:
 
-* ``check_video`` (what each ``check_videos.py`` worker does per video: open,
-  frame count, decode first / middle / last frame), in one process;
+* ``check_video`` in its two modes (what each ``check_videos.py`` worker does per
+  video), in one process: the default (open, frame count, decode the frames the
+  configs' validation and test views read) and ``thorough`` (also every frame in
+  order); videos per second per worker;
 * the reference: MMAction2's own reading transforms (``DecordInit`` +
-  ``DecordDecode`` of the same three frames), in one process;
-* ``scan_videos`` with ``--workers`` processes (the whole tool);
+  ``DecordDecode`` of the default's frames), in one process;
+* ``scan_videos`` with ``--workers`` processes (the whole tool), both modes;
 * ``RobustVideoDataset(skip_broken=True)``'s build-time check per video, and
   what it would cost on a 20k-video validation set in one process.
 
@@ -26,19 +29,44 @@ from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.registry import init_default_scope
 
 import nlnet  # noqa: F401  (registers RobustVideoDataset)
-from nlnet.datasets.video_check import check_video, scan_videos
+from nlnet.datasets.video_check import check_video, scan_videos, view_frames
+
+try:
+    import av
+except ImportError:  # the test requirements install it
+    av = None
 
 SECONDS, FPS, WIDTH, HEIGHT = 10, 30, 340, 256
 VALIDATION_SET = 20000
 
 
+class H264Writer:
+    """libx264 through PyAV, x264's defaults but one thread (BGR frames in)."""
+
+    codec = 'h264'
+
+    def __init__(self, path):
+        self.container = av.open(path, 'w')
+        self.stream = self.container.add_stream('libx264', rate=FPS)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = WIDTH, HEIGHT, 'yuv420p'
+        self.stream.options = {'threads': '1'}
+
+    def write(self, frame):
+        self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(frame, format='bgr24')))
+
+    def release(self):
+        self.container.mux(self.stream.encode())
+        self.container.close()
+
+
 def open_writer(path):
-    """An OpenCV writer with H.264 if this build can encode it, else mp4v; and its codec."""
-    for codec in ('avc1', 'mp4v'):
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), FPS, (WIDTH, HEIGHT))
-        if writer.isOpened():
-            return writer, codec
-    raise RuntimeError('OpenCV can encode neither H.264 (avc1) nor MPEG-4 (mp4v)')
+    """A writer of H.264 (PyAV) where it can, else OpenCV's mp4v; and its codec."""
+    if av is not None:
+        return H264Writer(path), H264Writer.codec
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), FPS, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise RuntimeError('neither PyAV (H.264) nor OpenCV (mp4v) can write a video here')
+    return writer, 'mp4v'
 
 
 def write_clip(path, rng):
@@ -72,18 +100,29 @@ def per_video_seconds(paths, reads, rounds=3):
 
 
 def mmaction_reader():
-    """MMAction2's reading stage (built once) for the frames check_video decodes."""
+    """MMAction2's reading stage (built once) for the frames check_video decodes by default."""
     init = TRANSFORMS.build(dict(type='DecordInit'))
     decode = TRANSFORMS.build(dict(type='DecordDecode'))
 
     def read(path):
         results = init(dict(filename=path, start_index=0, modality='RGB'))
-        total = results['total_frames']
-        results['frame_inds'] = np.array(sorted({0, total // 2, total - 1}))
+        results['frame_inds'] = np.array(view_frames(results['total_frames']))
         results['num_clips'], results['clip_len'] = 1, len(results['frame_inds'])
         decode(results)
 
     return read
+
+
+def thorough_check(path):
+    return check_video(path, thorough=True)
+
+
+def scan_rate(ann_file, root, workers, thorough):
+    """Videos per second of scan_videos over the list (a fresh output folder)."""
+    start = time.perf_counter()
+    result = scan_videos(ann_file, root, tempfile.mkdtemp(dir=root), workers=workers,
+                         thorough=thorough)
+    return len(result.entries) / (time.perf_counter() - start)
 
 
 def build_time_check_seconds(ann_file, prefix):
@@ -122,24 +161,30 @@ def main():
         megabytes = sum(osp.getsize(p) for p in paths) / len(paths) / 2**20
 
         check_video(paths[0])  # warm-up: library loading
-        ours, reference = per_video_seconds(paths, (check_video, mmaction_reader()))
-        start = time.perf_counter()
-        scan_videos(ann_file, root, osp.join(root, 'scan'), workers=args.workers)
-        scan_rate = args.videos / (time.perf_counter() - start)
+        ours, thorough, reference = per_video_seconds(
+            paths, (check_video, thorough_check, mmaction_reader()))
+        scans = {mode: scan_rate(ann_file, root, args.workers, mode == 'thorough')
+                 for mode in ('default', 'thorough')}
         build_check = build_time_check_seconds(ann_file, root)
 
     record = dict(videos=args.videos, codec=sorted(codecs), mib_per_video=megabytes,
-                  check_video_s=ours, mmaction_read_s=reference, ratio=ours / reference,
-                  videos_per_s_per_worker=1 / ours, scan_workers=args.workers,
-                  scan_videos_per_s=scan_rate, build_time_check_s=build_check,
+                  check_video_s=ours, thorough_check_s=thorough, mmaction_read_s=reference,
+                  ratio=ours / reference, videos_per_s_per_worker=1 / ours,
+                  thorough_videos_per_s_per_worker=1 / thorough, scan_workers=args.workers,
+                  scan_videos_per_s=scans['default'],
+                  thorough_scan_videos_per_s=scans['thorough'], build_time_check_s=build_check,
                   build_time_check_20k_min=VALIDATION_SET * build_check / 60)
     print(f'{args.videos} clips of {SECONDS} s, {WIDTH}x{HEIGHT} at {FPS} fps, '
           f'codec {"/".join(sorted(codecs))}, {megabytes:.2f} MiB each')
-    print(f'check_video (one worker):           {1 / ours:6.1f} videos/s '
+    print(f'check_video, default (one worker):  {1 / ours:6.1f} videos/s '
           f'({1000 * ours:.0f} ms/video)')
-    print(f'MMAction2 DecordInit+DecordDecode:  {1 / reference:6.1f} videos/s '
-          f'({1000 * reference:.0f} ms/video); nlnet / MMAction2 time: {ours / reference:.2f}x')
-    print(f'scan_videos, {args.workers} workers:            {scan_rate:6.1f} videos/s')
+    print(f'check_video, thorough (one worker): {1 / thorough:6.1f} videos/s '
+          f'({1000 * thorough:.0f} ms/video)')
+    print(f'MMAction2 DecordInit+DecordDecode of the default\'s frames: {1 / reference:6.1f} '
+          f'videos/s ({1000 * reference:.0f} ms/video); default / MMAction2 time: '
+          f'{ours / reference:.2f}x')
+    for mode, rate in scans.items():
+        print(f'scan_videos, {mode}, {args.workers} workers: {rate:6.1f} videos/s')
     print(f'skip_broken build-time check:       {1000 * build_check:.0f} ms/video, '
           f'{VALIDATION_SET * build_check / 60:.1f} min for {VALIDATION_SET} videos in one process')
     if args.json:

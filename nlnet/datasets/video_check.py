@@ -1,9 +1,17 @@
 """Check every video of an annotation list with decord before training on it.
 
 :func:`scan_videos` opens each listed video in a pool of worker processes,
-reads its frame count and decodes its first, middle and last frames. It keeps
-its progress in ``<out_dir>/checked.tsv`` (one line per video, flushed as it
-goes), so an interrupted scan resumes where it stopped, and finally writes
+reads its frame count and decodes (:func:`check_video`)
+
+* by default, the frames the validation and test views of the shipped configs
+  read (:data:`CONFIG_VIEW_SAMPLINGS`, sampled by mmaction's own
+  ``SampleFrames``) and the first, middle and last frame. Damage in frames that
+  only training clips reach (random offsets anywhere in a video) is not seen;
+* with ``thorough=True``, in addition every frame, in order.
+
+It keeps its progress in ``<out_dir>/checked.tsv`` (``checked_thorough.tsv`` when
+thorough; one line per video, flushed as it goes), so an interrupted scan resumes
+where it stopped, and finally writes
 
 * ``broken.txt``: ``<path>\\t<reason>`` per unreadable video;
 * ``ok_list.txt``: the annotation file without the broken entries (usable as
@@ -13,6 +21,7 @@ goes), so an interrupted scan resumes where it stopped, and finally writes
 
 Each worker opens its own readers (a reader never crosses a fork).
 """
+import functools
 import multiprocessing
 import os
 import os.path as osp
@@ -20,11 +29,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import decord
+from mmaction.datasets.transforms import SampleFrames
 from mmengine.utils import ProgressBar
 
 from .robust_video_dataset import describe_error, missing_or_empty
 
-__all__ = ['check_video', 'scan_videos', 'ScanResult', 'KINETICS400_SPLIT_SIZES']
+__all__ = ['check_video', 'view_frames', 'scan_videos', 'ScanResult', 'KINETICS400_SPLIT_SIZES',
+           'CONFIG_VIEW_SAMPLINGS']
 
 # Videos per split of Kinetics-400: its first release (Kay et al. 2017,
 # 306,245 clips) and MMAction2's validation copy (data/kinetics400.md).
@@ -35,10 +46,38 @@ KINETICS400_SPLIT_SIZES = {
 }
 KINETICS400_CLASSES = 400
 PROGRESS_NAME = 'checked.tsv'
+# A thorough scan keeps its own progress: a default scan's verdicts do not stand for it.
+THOROUGH_PROGRESS_NAME = 'checked_thorough.tsv'
+# (clip_len, frame_interval, num_clips) of every SampleFrames(test_mode=True) in the
+# validation and test pipelines of configs/ (tests/test_datasets/test_video_check.py
+# reads them from there).
+CONFIG_VIEW_SAMPLINGS = ((8, 2, 1), (8, 2, 10), (8, 8, 1), (8, 8, 10), (16, 4, 1), (16, 4, 10),
+                         (32, 2, 1), (32, 2, 10), (32, 4, 1), (32, 4, 10), (128, 1, 1),
+                         (128, 1, 10))
+# Frames decoded per get_batch call: bounds the memory of long videos.
+_BATCH_FRAMES = 32
+_samplers = None
 
 
-def check_video(path):
+def view_frames(num_frames):
+    """Sorted indices (0-based) of the frames the views of :data:`CONFIG_VIEW_SAMPLINGS`
+    read from a video of ``num_frames`` frames, with its first, middle and last frame."""
+    global _samplers
+    if _samplers is None:
+        _samplers = [SampleFrames(clip_len, frame_interval, num_clips, test_mode=True)
+                     for clip_len, frame_interval, num_clips in CONFIG_VIEW_SAMPLINGS]
+    frames = {0, num_frames // 2, num_frames - 1}
+    for sampler in _samplers:
+        frames.update(sampler(dict(total_frames=num_frames, start_index=0))['frame_inds']
+                      .ravel().tolist())
+    return sorted(frames)
+
+
+def check_video(path, thorough=False):
     """``(num_frames, reason)`` of the video at ``path``; ``reason`` is None if it is readable.
+
+    Decodes the frames of :func:`view_frames` (seeking as the test pipelines'
+    ``DecordDecode`` does), and with ``thorough`` then every frame in order.
 
     A reason is ``<kind>`` or ``<kind>: <detail>``, the kind one of ``file not
     found``, ``empty file (0 bytes)``, ``cannot open``, ``no frames``,
@@ -54,10 +93,20 @@ def check_video(path):
         return 0, f'cannot open: {describe_error(error)}'
     if num_frames < 1:
         return 0, 'no frames'
+    frames = view_frames(num_frames)
     try:
-        reader.get_batch(sorted({0, num_frames // 2, num_frames - 1})).asnumpy()
+        for first in range(0, len(frames), _BATCH_FRAMES):
+            reader.get_batch(frames[first:first + _BATCH_FRAMES]).asnumpy()
     except Exception as error:  # a frame the header promises does not decode
         return num_frames, f'cannot decode: {describe_error(error)}'
+    if thorough:
+        index = 0
+        try:
+            reader = decord.VideoReader(path, num_threads=1)
+            for index in range(num_frames):
+                reader.next()
+        except Exception as error:  # incl. StopIteration: fewer frames decode than listed
+            return num_frames, f'cannot decode: frame {index}: {describe_error(error)}'
     return num_frames, None
 
 
@@ -105,8 +154,8 @@ def _read_progress(path):
     return done
 
 
-def _check_entry(path):
-    return (path, *check_video(path))
+def _check_entry(path, thorough=False):
+    return (path, *check_video(path, thorough))
 
 
 @dataclass
@@ -163,7 +212,7 @@ def _split_of(ann_file):
     return found[0] if len(found) == 1 else None
 
 
-def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=None):
+def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=None, thorough=False):
     """Check every video of ``ann_file``, resuming an earlier scan into ``out_dir``.
 
     Args:
@@ -173,6 +222,8 @@ def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=None):
             ``summary.txt`` are written.
         workers (int): decoding processes (>= 1).
         progress_file: stream for the progress bar with ETA (None: no bar).
+        thorough (bool): decode every frame (:func:`check_video`); the progress is
+            kept in ``checked_thorough.tsv`` instead.
 
     Returns:
         ScanResult: the findings for every listed video.
@@ -183,7 +234,7 @@ def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=None):
         raise FileNotFoundError(f'data prefix is not a directory: {data_prefix}')
     entries = read_annotation(ann_file, data_prefix)
     os.makedirs(out_dir, exist_ok=True)
-    progress_path = osp.join(out_dir, PROGRESS_NAME)
+    progress_path = osp.join(out_dir, THOROUGH_PROGRESS_NAME if thorough else PROGRESS_NAME)
     checked = _read_progress(progress_path)
     listed = list(dict.fromkeys(e.path for e in entries))
     todo = [path for path in listed if path not in checked]
@@ -196,7 +247,8 @@ def scan_videos(ann_file, data_prefix, out_dir, workers=1, progress_file=None):
         bar = ProgressBar(len(todo), file=progress_file) if progress_file else None
         with open(progress_path, 'a') as handle, \
                 multiprocessing.get_context('fork').Pool(workers) as pool:
-            for path, frames, reason in pool.imap_unordered(_check_entry, todo, chunksize=1):
+            check = functools.partial(_check_entry, thorough=thorough)
+            for path, frames, reason in pool.imap_unordered(check, todo, chunksize=1):
                 handle.write(f'{path}\t{frames}\t{reason or ""}\n')
                 handle.flush()
                 checked[path] = (frames, reason)

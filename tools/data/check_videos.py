@@ -1,9 +1,11 @@
 """Check every video of a Kinetics-style annotation list before training on it.
 
-    python tools/data/check_videos.py ANN_FILE DATA_PREFIX [--workers N] [--out-dir DIR]
+    python tools/data/check_videos.py ANN_FILE DATA_PREFIX [--workers N] [--out-dir DIR] [--thorough]
 
 Opens each listed video with decord in N processes, reads its frame count and
-decodes its first, middle and last frames, with a progress bar and ETA. Writes
+decodes the frames the shipped configs' validation and test views read (and the
+first, middle and last); with --thorough also every frame in order. A progress
+bar shows the rate and ETA. Writes
 to DIR (default: ``check_<annotation name>`` beside ANN_FILE) ``broken.txt``
 (path and reason), ``ok_list.txt`` (the annotation without the broken entries;
 use it as ``ann_file``) and ``summary.txt`` (counts per reason and class, the
@@ -25,6 +27,9 @@ def parse_args(argv=None):
     parser.add_argument('--workers', type=int, default=4, help='decoding processes')
     parser.add_argument('--out-dir', help='output folder (default: check_<ANN_FILE name> '
                         'beside ANN_FILE)')
+    parser.add_argument('--thorough', action='store_true',
+                        help='decode every frame (default: the frames of the configs\' '
+                        'validation and test views)')
     return parser.parse_args(argv)
 
 
@@ -35,7 +40,7 @@ def main(argv=None):
         'check_' + osp.splitext(osp.basename(args.ann_file))[0])
     try:
         result = scan_videos(args.ann_file, args.data_prefix, out_dir, workers=args.workers,
-                             progress_file=sys.stderr)
+                             progress_file=sys.stderr, thorough=args.thorough)
     except (FileNotFoundError, ValueError) as error:
         print(f'check_videos.py: error: {error}', file=sys.stderr)
         return 2
