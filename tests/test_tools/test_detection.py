@@ -1,13 +1,16 @@
-"""Non-local Mask R-CNN through the shared tools on a generated COCO-layout dataset."""
+"""Non-local Mask R-CNN through the shared tools on a generated COCO-layout dataset.
+
+The generator, tools/train.py and tools/test.py run their ``main`` in this process.
+"""
 import json
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import mmengine
 import pytest
+from helpers.tool_modules import load_tool, own_instances
+from helpers.video_tools import run_log
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import save_checkpoint
@@ -65,12 +68,18 @@ default_hooks = dict(logger=dict(interval=1))
 METRICS = ('coco/bbox_mAP', 'coco/segm_mAP')
 
 
-def run(*args, timeout=300):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=timeout)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
+train_tool = load_tool('train.py')
+test_tool = load_tool('test.py')
+
+
+def fine_tune(config, work_dir, pretrained, capsys):
+    """``tools/train.py CONFIG --seed 0 --partial-load --cfg-options load_from=PRETRAINED`` in
+    this process; its output (mmengine prints the load report) and log."""
+    capsys.readouterr()
+    train_tool.main([config, '--work-dir', str(work_dir), '--seed', '0', '--partial-load',
+                     '--cfg-options', f'load_from={pretrained}',
+                     *own_instances(osp.basename(str(work_dir)))])
+    return capsys.readouterr().out + run_log(work_dir)
 
 
 def metric_values(output):
@@ -86,8 +95,8 @@ def metric_values(output):
 @pytest.fixture(scope='module')
 def coco_demo(tmp_path_factory):
     root = tmp_path_factory.mktemp('coco_demo')
-    run('tools/data/make_coco_demo.py', '--out-dir', str(root), '--num-train', str(NUM_TRAIN),
-        '--num-val', str(NUM_VAL))
+    load_tool('data/make_coco_demo.py').main(['--out-dir', str(root), '--num-train',
+                                             str(NUM_TRAIN), '--num-val', str(NUM_VAL)])
     return str(root) + '/'
 
 
@@ -138,11 +147,10 @@ def test_generated_dataset_is_coco_instances_with_polygons(coco_demo):
 
 
 def test_fine_tune_nl_mask_rcnn_from_pretrained_then_test_with_dump_and_show_dir(
-        tmp_path, coco_demo, pretrained):
+        tmp_path, coco_demo, pretrained, capsys):
     config = tiny_config(tmp_path, coco_demo, 'mask-rcnn_r50-nl_fpn_1x_coco')
-    work_dir = tmp_path / 'work'
-    output = run('tools/train.py', config, '--work-dir', str(work_dir), '--seed', '0',
-                 '--partial-load', '--cfg-options', f'load_from={pretrained}')
+    work_dir = tmp_path / 'nl_backbone'
+    output = fine_tune(config, work_dir, pretrained, capsys)
     assert_loaded_all_but(output, 'backbone.non_local_blocks.layer3.0.')
     assert re.search(r'Epoch\(train\)\s+\[1\]\[2/2\]', output)
     metric_values(output)
@@ -151,9 +159,10 @@ def test_fine_tune_nl_mask_rcnn_from_pretrained_then_test_with_dump_and_show_dir
 
     dump = tmp_path / 'results.pkl'
     show_dir = tmp_path / 'show'
-    output = run('tools/test.py', config, str(checkpoint), '--work-dir', str(tmp_path / 'test'),
-                 '--dump', str(dump), '--show-dir', str(show_dir))
-    metrics = metric_values(output)
+    test_tool.main([config, str(checkpoint), '--work-dir', str(tmp_path / 'test'), '--dump',
+                    str(dump), '--show-dir', str(show_dir), '--cfg-options',
+                    *own_instances('test')])
+    metrics = metric_values(run_log(tmp_path / 'test'))
     assert all(-1 <= value <= 1 for value in metrics.values())
 
     results = mmengine.load(str(dump))
@@ -168,10 +177,9 @@ def test_fine_tune_nl_mask_rcnn_from_pretrained_then_test_with_dump_and_show_dir
     assert len(drawn) == NUM_VAL
 
 
-def test_fine_tune_nl_neck_mask_rcnn_from_pretrained(tmp_path, coco_demo, pretrained):
+def test_fine_tune_nl_neck_mask_rcnn_from_pretrained(tmp_path, coco_demo, pretrained, capsys):
     config = tiny_config(tmp_path, coco_demo, 'mask-rcnn_r50_nl-fpn_1x_coco')
-    output = run('tools/train.py', config, '--work-dir', str(tmp_path / 'work'), '--seed', '0',
-                 '--partial-load', '--cfg-options', f'load_from={pretrained}')
+    output = fine_tune(config, tmp_path / 'nl_neck', pretrained, capsys)
     assert_loaded_all_but(output, 'neck.nl_blocks.')
     assert re.search(r'Epoch\(train\)\s+\[1\]\[2/2\].*loss_mask', output)
     metric_values(output)
