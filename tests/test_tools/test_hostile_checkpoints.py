@@ -1,8 +1,9 @@
 """tools/test.py and tools/train.py --resume refuse a checkpoint whose pickle runs code.
 
-One real subprocess per tool, each on a checkpoint with a live payload
-(tests/helpers/hostile_pickles.py): the tool exits with the refusal naming the
-file and the global, and the payload's target folder is left as it was. The
+Each tool on a checkpoint with a live payload (tests/helpers/hostile_pickles.py):
+the tool exits with the refusal naming the file and the global, and the payload's
+target folder is left as it was; tools/test.py as a real subprocess, tools/train.py
+through its __main__ helper in this process. The
 refusal of every payload kind in torch checkpoints is tested in-process in
 tests/test_checkpoint_loading.py; here, in-process too, every payload kind in a
 pickle of the official Caffe2 layout, in each pickle protocol official files use
@@ -11,6 +12,7 @@ pickle of the official Caffe2 layout, in each pickle protocol official files use
 import pickle
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 from helpers.hostile_pickles import (ATTACKS, make_target, save_hostile_checkpoint,
@@ -50,14 +52,20 @@ def test_test_tool_refuses_a_code_running_checkpoint(config, tmp_path):
     assert untouched(target)
 
 
-def test_train_tool_refuses_to_resume_from_a_code_running_checkpoint(config, tmp_path):
+def test_train_tool_refuses_to_resume_from_a_code_running_checkpoint(config, tmp_path,
+                                                                    monkeypatch, capsys):
+    """tools/train.py's __main__ (run_tool_main over its main) in this process."""
     target = make_target(tmp_path / 'target')
     path = save_hostile_checkpoint(tmp_path / 'iter_2.pth', 'builtins.exec', target)
     work_dir = tmp_path / 'work'
-    run = run_tool(python_tool('train.py', config, '--work-dir', work_dir, '--resume', path),
-                   tmp_path, 'train')
-    assert_refused(run, 'train.py', path, 'builtins.exec')
-    assert 'Epoch(train)' not in run.stdout
+    monkeypatch.setattr(sys, 'argv', ['tools/train.py', config, '--work-dir', str(work_dir),
+                                      '--resume', path])
+    with pytest.raises(SystemExit) as end:
+        run_tool_main(load_tool('train.py').main)
+    out, err = capsys.readouterr()
+    assert_refused(SimpleNamespace(returncode=end.value.code, stdout=out, stderr=err),
+                   'train.py', path, 'builtins.exec')
+    assert 'Epoch(train)' not in out
     assert list(work_dir.glob('*.pth')) == []
     assert untouched(target)
 
