@@ -1,7 +1,7 @@
 """Charades training and testing on the generated Charades layout.
 
-The demo-size NL-C2D runs through tools/train.py and tools/test.py --dump:
-fine-tuned from a demo (Kinetics-layout, 4-class) checkpoint, tested with 10
+The demo-size NL-C2D runs through tools/train.py and tools/test.py --dump (their
+``main`` in this process): fine-tuned from a demo (Kinetics-layout, 4-class) checkpoint, tested with 10
 clips x 3 crops. The NL-I3D R-101 Charades row, narrowed to 4 base channels,
 runs in this process through what tools/train.py runs (nlnet.engine.run_training):
 one iteration at lr 0 from a checkpoint of the NL-I3D R-101 Kinetics row of the
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 from helpers.charades_data import make_charades_demo
-from helpers.video_tools import ROOT, python_tool, run_log, run_tool
+from helpers.tool_modules import load_tool, own_instances
+from helpers.video_tools import ROOT, run_log
 from mmengine.config import Config
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -85,9 +86,8 @@ train_cfg = dict(max_epochs=1)
 param_scheduler = []
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, save_best=None))
 """)
-    train = run_tool(python_tool('train.py', config, '--work-dir', tmp_path / 'train'),
-                     tmp_path, 'train')
-    assert train.returncode == 0, train.stderr[-4000:]
+    load_tool('train.py').main([str(config), '--work-dir', str(tmp_path / 'train'),
+                                '--cfg-options', *own_instances('train')])
     log = run_log(tmp_path / 'train')
     assert dropped_lines(log) == [line for line in log.splitlines() if 'dropped 2 checkpoint '
                                   'key(s)' in line and 'cls_head.fc_cls.weight (4, 128), '
@@ -96,10 +96,9 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, save_b
     assert 'do not match exactly' not in log and 'missing keys' not in log
 
     dump_path = tmp_path / 'results.pkl'
-    test = run_tool(python_tool('test.py', config, tmp_path / 'train' / 'epoch_1.pth',
-                                '--work-dir', tmp_path / 'test', '--dump', dump_path),
-                    tmp_path, 'test')
-    assert test.returncode == 0, test.stderr[-4000:]
+    load_tool('test.py').main([str(config), str(tmp_path / 'train' / 'epoch_1.pth'),
+                               '--work-dir', str(tmp_path / 'test'), '--dump', str(dump_path),
+                               '--cfg-options', *own_instances('test')])
     test_log = run_log(tmp_path / 'test')
     assert not dropped_lines(test_log)  # a test run loads its checkpoint whole
     with open(dump_path, 'rb') as handle:
