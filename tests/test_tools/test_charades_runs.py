@@ -1,8 +1,8 @@
 """Charades training and testing on the generated Charades layout.
 
 The demo-size NL-C2D runs through tools/train.py and tools/test.py --dump (their
-``main`` in this process): fine-tuned from a demo (Kinetics-layout, 4-class) checkpoint, tested with 10
-clips x 3 crops. The NL-I3D R-101 Charades row, narrowed to 4 base channels,
+``main`` in this process): fine-tuned from a demo (Kinetics-layout, 4-class)
+checkpoint, tested with 10 clips x 3 crops. The NL-I3D R-101 Charades row, narrowed to 4 base channels,
 runs in this process through what tools/train.py runs (nlnet.engine.run_training):
 one iteration at lr 0 from a checkpoint of the NL-I3D R-101 Kinetics row of the
 same width, so that every loaded weight can be compared with the file.
