@@ -3,9 +3,10 @@
 A 2-process ``tools/dist_train.sh`` job gets SIGTERM in epoch 2, as a scheduler
 announces preemption: every rank finishes the iteration in progress, rank 0
 saves it as ``iter_N.pth`` (a second SIGTERM during that save is ignored), the
-job exits with 143, and the next start with ``--resume`` ends with the
-uninterrupted run's weights and optimizer state. The handlers themselves are
-tested in this process.
+job exits with 143, and the next start with ``--resume`` (which deletes the
+temporary file an earlier interrupted save left) ends with the uninterrupted
+run's weights and optimizer state. The handlers themselves are tested in this
+process.
 """
 import os
 import signal
@@ -50,9 +51,14 @@ def test_sigterm_in_epoch_2_saves_the_iteration_and_resume_ends_like_the_uninter
     assert f'stopped on SIGTERM after iteration {STOPPED_AFTER}; saved {checkpoint}' in \
         job.stderr()
     preempted_seconds = job.seconds
+    # What a save killed in an earlier run leaves (its writer's pid is above any pid).
+    interrupted = work_dir / f'.iter_{STOPPED_AFTER + 1}.pth.{2**22 + 1}.tmp'
+    interrupted.write_bytes(b'PK')
 
     resumed = run_job(reference.config, work_dir, '--resume')
     log = resumed.logs()[-1]
+    assert f'removed {interrupted}, the temporary file of a save that was interrupted' in log
+    assert not interrupted.exists()
     assert f'--resume: resuming from {checkpoint}, the newest intact checkpoint' in log
     assert f'continuing from {checkpoint} after epoch 1, iteration {STOPPED_AFTER}' in log
     # Nothing trained twice: the resumed run trains only what the stopped one had not.
