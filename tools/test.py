@@ -12,10 +12,11 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from nlnet.engine import run_testing, run_tool_main
 from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed
+from nlnet.utils.config_values import load_config
 
 
 def parse_args(argv=None):
@@ -90,7 +91,7 @@ def enable_visualization(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = merge_args(load_config(args.config), args)
     init_cpu_distributed(cfg, args.launcher)
     try:
         run_testing(cfg, args.checkpoint, args.config, dump=args.dump)

@@ -5,6 +5,11 @@
         [--launcher {none,pytorch,slurm,mpi}]
 
 Before training starts the run fails, naming the path or config key, on a
+config file that does not exist or has a syntax error (file and line), a value
+of the wrong type or range among those commonly overridden (lr, momentum, weight
+decay, batch size, workers, epochs / iterations, clip length, crop size,
+checkpoint interval) or a work dir that cannot be created
+(:mod:`nlnet.utils.config_values`), on a
 missing data root / annotation file / data directory, on a config key that the
 class it configures does not accept (or an unknown ``type``), and on a
 ``load_from`` / ``--resume`` checkpoint that is truncated or does not fit the
@@ -20,10 +25,11 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from nlnet.engine import amp_optim_wrapper, run_tool_main, run_training
 from nlnet.utils import PreflightError, close_distributed, init_cpu_distributed
+from nlnet.utils.config_values import check_config_values, check_work_dir, load_config
 
 
 def parse_args(argv=None):
@@ -118,7 +124,9 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = merge_args(load_config(args.config), args)
+    check_config_values(cfg)
+    check_work_dir(cfg.work_dir, '--work-dir' if args.work_dir is not None else 'work_dir')
     init_cpu_distributed(cfg, args.launcher)
     try:
         run_training(cfg, partial_load=args.partial_load, auto_scale_lr=args.auto_scale_lr,
