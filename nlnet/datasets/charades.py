@@ -84,7 +84,8 @@ def parse_actions(text, class_index, where):
 
 
 def csv_records(handle):
-    """``(first_line, last_line, fields)`` of each non-blank record of a csv file.
+    """``(first_line, last_line, fields)`` of each record of a csv file that is not blank
+    (empty or whitespace only).
 
     The lines are the file's own (from 1): a quoted cell may hold newlines, so a
     record can span several lines and the record count is not a line number.
@@ -93,7 +94,7 @@ def csv_records(handle):
     last_line = 0
     for fields in reader:
         first_line, last_line = last_line + 1, reader.line_num
-        if fields:
+        if any(field.strip() for field in fields):
             yield first_line, last_line, fields
 
 

@@ -216,7 +216,7 @@ BAD_CSV = {
     # A quoted cell with newlines (the release's script column has them): the error names
     # the file's line, not the record count.
     'line after a multi-line record': (
-        'id,script,actions\nA1,"Someone\nopens the door.\n",c000 0 1\n\nA2,,c999 0 1\n',
+        'id,script,actions\nA1,"Someone\nopens the door.\n",c000 0 1\n  \nA2,,c999 0 1\n',
         r"line 6 \(video A2\): unknown action class 'c999'"),
     'multi-line record': ('id,script,actions\nA1,"one\ntwo",c000 3 1\n',
                           r'lines 2-3 \(video A1\): .* 0 <= start <= end'),
