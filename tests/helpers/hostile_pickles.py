@@ -120,10 +120,12 @@ def untouched(target):
     return os.path.isdir(target) and os.listdir(target) == [KEPT]
 
 
-def save_hostile_checkpoint(path, attack, target):
-    """A checkpoint with tensor weights and ``ATTACKS[attack]``'s payload in its meta."""
+def save_hostile_checkpoint(path, attack, target, protocol=2):
+    """A checkpoint with tensor weights and ``ATTACKS[attack]``'s payload in its meta,
+    pickled with ``protocol`` (torch's default: 2)."""
     torch.save(dict(state_dict={'weight': torch.zeros(2)},
-                    meta=dict(note=ATTACKS[attack].build(str(target)))), path)
+                    meta=dict(note=ATTACKS[attack].build(str(target)))), path,
+               pickle_protocol=protocol)
     return str(path)
 
 

@@ -131,3 +131,13 @@ def test_imagenet_pickle_without_the_flag_gets_a_hint(monkeypatch, tmp_path, tin
                                 'ResNet (conv1_w of shape (4, 3, 7, 7): 2-D kernels), not a '
                                 'video model: convert it with --imagenet')
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_unreadable_input_is_one_error_line(monkeypatch, tmp_path, capsys):
+    missing, evil = tmp_path / 'missing.pkl', tmp_path / 'evil.pkl'
+    evil.write_bytes(b"(dp0\nS'conv1_w'\np1\ncos\nsystem\np2\n(S'true'\ntRp3\ns.")
+    for pkl, message in ((missing, f'Caffe2 checkpoint {missing} does not exist'),
+                         (evil, f'refusing to load {evil}: it names the Python global os.system')):
+        assert run_tool(monkeypatch, str(pkl), str(tmp_path / 'out.pth'), '--imagenet') == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f'caffe2_to_nlnet.py: error: {message}')

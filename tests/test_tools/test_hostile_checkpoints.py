@@ -7,14 +7,17 @@ through its __main__ helper in this process. The
 refusal of every payload kind in torch checkpoints is tested in-process in
 tests/test_checkpoint_loading.py; here, in-process too, every payload kind in a
 pickle of the official Caffe2 layout, in each pickle protocol official files use
-(the one-step loader reads those pickles itself), and tools/test.py on one of them.
+(the one-step loader reads those pickles itself), tools/test.py on one of them, and
+torch checkpoints saved with the older pickle protocols 0 and 1.
 """
 import pickle
+import re
 import sys
 import time
 from types import SimpleNamespace
 
 import pytest
+import torch
 from helpers.hostile_pickles import (ATTACKS, make_target, save_hostile_checkpoint,
                                      save_hostile_official_pickle, untouched)
 from helpers.python2_pickles import PROTOCOLS
@@ -22,7 +25,7 @@ from helpers.tool_modules import load_tool
 from helpers.video_tools import make_video_data, python_tool, run_tool, write_config
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from nlnet.checkpoint_errors import UnsafeCheckpointError
+from nlnet.checkpoint_errors import CorruptCheckpointError, UnsafeCheckpointError
 from nlnet.checkpoint_loading import load_local_checkpoint
 from nlnet.engine import run_tool_main
 
@@ -96,6 +99,26 @@ def test_official_layout_pickle_with_a_payload_is_refused(attack, protocol, tmp_
     with open(path, 'rb') as handle:
         pickle.load(handle)
     assert _eventually(lambda: not untouched(target)), f'the {attack} payload did nothing'
+
+
+@pytest.mark.parametrize('protocol', [0, 1])
+@pytest.mark.parametrize('attack', list(ATTACKS))
+def test_torch_checkpoint_of_an_older_protocol_with_a_payload_is_refused(
+        attack, protocol, tmp_path):
+    """torch.save(pickle_protocol=0 or 1): torch's weights-only unpickler, which reads the
+    zip's data.pkl, stops at the first opcode those protocols add (before any global), so
+    the file is refused as unreadable, as an intact checkpoint of those protocols is."""
+    target = make_target(tmp_path / 'target')
+    path = save_hostile_checkpoint(tmp_path / 'hostile.pth', attack, target, protocol)
+    with pytest.raises(CorruptCheckpointError, match=re.escape(path)) as refusal:
+        _load_checkpoint(path)
+    assert 'Unsupported operand' in str(refusal.value)
+    assert untouched(target)
+    if attack == 'builtins.eval':
+        intact = tmp_path / 'intact.pth'
+        torch.save(dict(state_dict={'weight': torch.zeros(2)}), intact, pickle_protocol=protocol)
+        with pytest.raises(CorruptCheckpointError, match='Unsupported operand'):
+            _load_checkpoint(str(intact))
 
 
 def test_test_tool_refuses_an_official_layout_pickle_with_a_payload(

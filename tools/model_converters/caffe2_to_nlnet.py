@@ -20,8 +20,9 @@ import sys
 import torch
 from mmengine.logging import MMLogger
 
-from nlnet.converters import (Caffe2ConversionError, ConfigChoiceError, choose_config,
-                              convert_official_imagenet_model, convert_official_video_model)
+from nlnet.checkpoint_errors import UnsafeCheckpointError
+from nlnet.converters import (choose_config, convert_official_imagenet_model,
+                              convert_official_video_model)
 
 OFFICIAL_CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
                             'configs', 'recognition', 'official', '*.py')
@@ -43,7 +44,9 @@ def main():
     args = parse_args()
     try:
         return convert(args)
-    except (Caffe2ConversionError, ConfigChoiceError) as error:
+    # Caffe2ConversionError and ConfigChoiceError are ValueErrors, as is a file that is no
+    # readable Caffe2 pickle; UnsafeCheckpointError: a pickle naming a forbidden global.
+    except (ValueError, FileNotFoundError, UnsafeCheckpointError) as error:
         print(f'{osp.basename(sys.argv[0])}: error: {error}', file=sys.stderr)
         return 2
 
