@@ -7,8 +7,9 @@ from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from ..utils.preemption import (PreemptionSignals, TrainingPreempted, ranks_agree_to_stop,
-                                requeue_slurm_job, shield_dataloader_workers)
+from ..utils.preemption import (PreemptionSignals, TrainingPreempted, end_dataloader_workers,
+                                ranks_agree_to_stop, requeue_slurm_job,
+                                shield_dataloader_workers)
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 
 __all__ = ['PreemptionHook']
@@ -38,6 +39,12 @@ class PreemptionHook(Hook):
 
     def after_train(self, runner):
         self.signals.restore()
+
+    def after_run(self, runner):
+        # The shielded workers would outlive the run: ignoring SIGTERM, they hang the
+        # process's exit.
+        for loop in (runner._train_loop, runner._val_loop):
+            end_dataloader_workers(getattr(loop, 'dataloader', None))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if not ranks_agree_to_stop(self.signals.requested):

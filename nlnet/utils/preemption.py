@@ -51,7 +51,8 @@ from torch.utils.data import DataLoader
 
 __all__ = [
     'PREEMPTED_EXIT_CODE', 'PREEMPTION_SIGNALS', 'PreemptionSignals', 'TrainingPreempted',
-    'ranks_agree_to_stop', 'requeue_slurm_job', 'leave_preempted', 'shield_dataloader_workers'
+    'ranks_agree_to_stop', 'requeue_slurm_job', 'leave_preempted', 'shield_dataloader_workers',
+    'end_dataloader_workers'
 ]
 
 # 128 + SIGTERM: what a shell reports for a process ended by SIGTERM.
@@ -147,6 +148,22 @@ def shield_dataloader_workers(dataloader):
     if isinstance(init, partial) and init.func is ignore_preemption_signals:
         return
     dataloader.worker_init_fn = partial(ignore_preemption_signals, worker_init_fn=init)
+
+
+def end_dataloader_workers(dataloader):
+    """End the persistent worker processes of ``dataloader`` now.
+
+    Shielded workers ignore SIGTERM, which is how torch ends workers that do not
+    leave when its iterator is garbage-collected, and how multiprocessing ends
+    daemonic children at interpreter exit; a run must end them itself.
+
+    Args:
+        dataloader (DataLoader | Any): anything without live workers is left alone.
+    """
+    iterator = getattr(dataloader, '_iterator', None)
+    if iterator is not None and hasattr(iterator, '_shutdown_workers'):
+        iterator._shutdown_workers()
+        dataloader._iterator = None
 
 
 def ranks_agree_to_stop(requested):
