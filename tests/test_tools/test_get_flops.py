@@ -2,10 +2,9 @@
 import glob
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
+from helpers.tool_modules import load_tool
 from mmengine.config import Config
 
 import nlnet  # noqa: F401
@@ -13,7 +12,6 @@ from nlnet.analysis import config_task, model_complexity
 from nlnet.analysis.complexity import recognition_view
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-TOOL = osp.join(ROOT, 'tools', 'analysis', 'get_flops.py')
 CONFIGS = sorted(osp.relpath(path, ROOT) for path in glob.glob(
     osp.join(ROOT, 'configs', '**', '*.py'), recursive=True) if '_base_' not in path)
 # Small images that still leave every sub-sampled non-local block (res5 of C2D, P5 of the
@@ -63,16 +61,13 @@ def test_counts_every_shipped_config(path):
     assert bool(NON_LOCAL_NAME.search(osp.basename(path))) == bool(result['non_local'])
 
 
-def run_tool(*args):
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=240)
-
-
-def test_cli_prints_the_detection_table():
-    proc = run_tool('configs/detection/mask-rcnn_r50-nl_fpn_1x_coco.py', '--shape', '96', '100',
-                    '--cfg-options', 'model.test_cfg.rpn.max_per_img=2')
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+def test_cli_prints_the_detection_table(capsys, monkeypatch):
+    """The tool's main in this process, on the config's path relative to the repository."""
+    monkeypatch.chdir(ROOT)
+    load_tool('analysis/get_flops.py').main([
+        'configs/detection/mask-rcnn_r50-nl_fpn_1x_coco.py', '--shape', '96', '100',
+        '--cfg-options', 'model.test_cfg.rpn.max_per_img=2'])
+    out = capsys.readouterr().out
     assert 'config: mask-rcnn_r50-nl_fpn_1x_coco.py (detection)' in out
     assert 'input: (1, 3, 96, 128) (image 96x100, padded)' in out
     for row in ('model', 'backbone', 'backbone.non_local_blocks.layer3.4', 'neck', 'rpn_head',
