@@ -30,10 +30,11 @@ The next start with ``--resume`` (or ``--resume iter_N.pth``) continues from
 that iteration and ends with the weights of an uninterrupted run. A second
 signal while the checkpoint is written is logged and ignored; a SIGKILL at any
 moment leaves the earlier checkpoints complete. Dataloader worker processes
-ignore the signals (:func:`shield_dataloader_workers`): torchrun and Slurm
-signal every process of a worker's group, and a dataloader worker ended by the
-signal would fail the iteration in progress; the trainer ends its workers. A
-signal during validation takes effect after the next training iteration.
+ignore the signals unless their trainer sends SIGTERM
+(:func:`shield_dataloader_workers`): torchrun and Slurm signal every process of
+a worker's group, and a dataloader worker ended by the signal would fail the
+iteration in progress. A signal during validation takes effect after the next
+training iteration.
 """
 import logging
 import os
@@ -42,6 +43,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from functools import partial
 
 import torch
@@ -124,12 +126,25 @@ class PreemptionSignals:
 
 
 def ignore_preemption_signals(worker_id, worker_init_fn=None):
-    """A dataloader's ``worker_init_fn``: the worker ignores :data:`PREEMPTION_SIGNALS`,
-    then runs the loader's own ``worker_init_fn``."""
-    for signum in PREEMPTION_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
+    """A dataloader's ``worker_init_fn``: the worker ignores :data:`PREEMPTION_SIGNALS` but
+    a SIGTERM from its trainer, which ends it; then the loader's own ``worker_init_fn`` runs.
+
+    The signals are blocked and taken by a thread that reads who sent each
+    (Python's handlers cannot): torch and multiprocessing end workers with
+    SIGTERM, and a worker that ignored theirs would keep its trainer waiting.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, PREEMPTION_SIGNALS)
+    threading.Thread(target=_end_on_the_trainers_sigterm, args=(os.getppid(), ),
+                     name='preemption-signals', daemon=True).start()
     if worker_init_fn is not None:
         worker_init_fn(worker_id)
+
+
+def _end_on_the_trainers_sigterm(trainer):
+    while True:
+        info = signal.sigwaitinfo(PREEMPTION_SIGNALS)
+        if info.si_signo == signal.SIGTERM and info.si_pid == trainer:
+            os._exit(0)
 
 
 def shield_dataloader_workers(dataloader):
@@ -137,7 +152,9 @@ def shield_dataloader_workers(dataloader):
 
     torch's workers otherwise die on SIGTERM (its handler re-raises it unless
     the trainer sent it), and the trainer then fails in the middle of the
-    iteration. Takes effect for the workers started afterwards.
+    iteration. A SIGTERM from the trainer still ends a worker
+    (:func:`ignore_preemption_signals`). Takes effect for the workers started
+    afterwards.
 
     Args:
         dataloader (DataLoader | Any): anything else is left alone.
