@@ -2,6 +2,8 @@
 
 In-process runs of :func:`nlnet.engine.run_training` on a one-epoch NL-C2D demo
 config (4 generated videos in batches of 2, a checkpoint after each iteration).
+ResumeCheckHook's own cases (what differs, unreadable saved configs) are in
+tests/test_hooks/test_resume_check_hook.py.
 """
 import logging
 import re
@@ -11,7 +13,6 @@ from helpers.video_tools import TRAIN_BATCH, make_video_data, run_log, write_con
 from mmengine.config import Config
 
 from nlnet.engine import run_training
-from nlnet.hooks import run_config_differences
 from nlnet.utils import PreflightError, auto_scale_lr_report
 
 NUM_TRAIN = 4
@@ -118,14 +119,3 @@ def test_resume_refuses_another_model_data_or_schedule_naming_keys_and_values(
     assert "model.cls_head.dropout_ratio: 0.0 in the checkpoint, 0.5 now" in log
     assert (tmp_path / 'anyway' / 'iter_2.pth').exists()
 
-
-def test_validation_left_out_on_resume_is_no_difference():
-    saved = dict(model=dict(type='A'), train_dataloader=dict(dataset=dict(ann_file='a')),
-                 val_dataloader=dict(dataset=dict(ann_file='v')), work_dir='x',
-                 default_hooks=dict(logger=dict(interval=1)))
-    current = dict(saved, val_dataloader=None, work_dir='y',
-                   default_hooks=dict(logger=dict(interval=9)))
-    assert run_config_differences(saved, current) == []
-    current['train_dataloader'] = dict(dataset=dict(ann_file='b'))
-    assert run_config_differences(saved, current) == [
-        ('train_dataloader.dataset.ann_file', 'a', 'b')]
