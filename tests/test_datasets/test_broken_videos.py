@@ -1,17 +1,16 @@
-"""RobustVideoDataset, ReadableAccMetric and BrokenVideoHook's evaluator check on
-generated Kinetics-layout videos with every kind of broken file mixed in."""
+"""RobustVideoDataset and BrokenVideoHook's evaluator check on generated Kinetics-layout
+videos with every kind of broken file mixed in (ReadableAccMetric's own tests are in
+tests/test_evaluation/test_readable_acc_metric.py)."""
 import gc
 import os.path as osp
 from types import SimpleNamespace
 
 import decord
 import pytest
-import torch
 from helpers.broken_videos import BROKEN_KINDS, add_broken_videos
 from helpers.video_tools import make_video_data
 from mmaction.evaluation import AccMetric
 from mmaction.registry import DATASETS, METRICS
-from mmaction.structures import ActionDataSample
 from mmengine.evaluator import Evaluator
 
 import nlnet  # noqa: F401
@@ -99,25 +98,6 @@ def test_build_time_check_leaves_no_reader_to_inherit(data):
     gc.collect()
     readers = [obj for obj in gc.get_objects() if isinstance(obj, decord.VideoReader)]
     assert readers == [], 'a decord reader outlived the check and would be forked into workers'
-
-
-def scored(label, predicted, broken=None):
-    sample = ActionDataSample().set_gt_label(label)
-    sample.set_pred_score(torch.nn.functional.one_hot(torch.tensor(predicted), 4).float())
-    if broken is not None:
-        sample.set_metainfo(dict(broken_video=broken))
-    return sample.to_dict()
-
-
-def test_readable_acc_metric_scores_readable_videos_only():
-    metric = METRICS.build(dict(type='ReadableAccMetric'))
-    broken = dict(filename='a/broken.mp4', label=1, reason='file not found')
-    # The stand-in for the broken video is predicted wrong: it must not count.
-    metric.process(None, [scored(0, 0), scored(1, 1), scored(2, 3), scored(1, 2, broken)])
-    metrics = metric.evaluate(4)
-    assert metrics['acc/top1'] == pytest.approx(2 / 3)
-    assert metrics['num_videos'] == 3 and metrics['num_broken'] == 1
-    assert metric.broken_videos == [broken]
 
 
 def test_lenient_dataset_with_a_plain_accuracy_metric_is_refused(data):
