@@ -10,6 +10,8 @@ process.
 """
 import os
 import signal
+import subprocess
+import time
 
 import pytest
 from helpers.cluster_runs import (FINAL_CHECKPOINT, PER_EPOCH, Job, assert_same_training_state,
@@ -17,7 +19,10 @@ from helpers.cluster_runs import (FINAL_CHECKPOINT, PER_EPOCH, Job, assert_same_
                                   signal_during_save_hook, trained_iterations,
                                   write_cluster_config)
 
-from nlnet.utils.preemption import PREEMPTED_EXIT_CODE, PreemptionSignals, ranks_agree_to_stop
+from torch.utils.data import DataLoader, Dataset
+
+from nlnet.utils.preemption import (PREEMPTED_EXIT_CODE, PreemptionSignals, ranks_agree_to_stop,
+                                    shield_dataloader_workers)
 
 # The job is held after the 2nd iteration of epoch 2 and signalled there; the 3rd is in
 # progress when it stops, and only the 4th is left for the resumed run.
@@ -96,3 +101,40 @@ def test_a_second_signal_is_ignored_and_the_handlers_are_restored_after():
     finally:
         signals.restore()
     assert [signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)] == before
+
+
+class WorkerPids(Dataset):
+    """Each sample is the pid of the process that reads it."""
+
+    def __len__(self):
+        return 1000
+
+    def __getitem__(self, index):
+        return os.getpid()
+
+
+def ended(pid):
+    """Whether ``pid`` has exited (gone or a zombie)."""
+    try:
+        with open(f'/proc/{pid}/stat') as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except FileNotFoundError:
+        return True
+
+
+def test_a_dataloader_worker_outlives_others_signals_but_not_its_trainers_sigterm():
+    loader = DataLoader(WorkerPids(), batch_size=None, num_workers=1, persistent_workers=True)
+    shield_dataloader_workers(loader)
+    batches = iter(loader)
+    worker = int(next(batches))
+    # As torchrun and Slurm signal a trainer's whole process group: from another process.
+    for name in ('TERM', 'USR1'):
+        subprocess.run(['kill', f'-{name}', str(worker)], check=True)
+    assert int(next(batches)) == worker
+    # As torch and multiprocessing end their workers: SIGTERM from the trainer.
+    os.kill(worker, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while not ended(worker):
+        assert time.monotonic() < deadline, 'the worker ignored its trainer\'s SIGTERM'
+        time.sleep(0.01)
+    del batches
