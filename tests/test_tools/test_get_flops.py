@@ -15,10 +15,11 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIGS = sorted(osp.relpath(path, ROOT) for path in glob.glob(
     osp.join(ROOT, 'configs', '**', '*.py'), recursive=True) if '_base_' not in path)
 # Small images that still leave every sub-sampled non-local block (res5 of C2D, P5 of the
-# non-local FPN) 2 x 2 positions to pool; clips keep the config's frames (up to 32), which
-# leaves I3D's frame-grouped blocks their groups.
+# non-local FPN) 2 x 2 positions to pool; clips keep the config's frames up to 16, or up to
+# 32 where blocks run on groups of frames (the official I3D's res3 groups of 4 see 1/8 of
+# the frames).
 SMALL_SHAPES = {'segmentation': [32, 32], 'detection': [64, 64]}
-SMALL_FRAME_SIZE, MAX_FRAMES = 64, 32
+SMALL_FRAME_SIZE, MAX_FRAMES, MAX_GROUPED_FRAMES = 64, 16, 32
 # Where the weights come from does not change what is counted (none are loaded).
 WEIGHT_SOURCES = ('pretrained', 'pretrained2d', 'init_cfg')
 _COUNTED = {}
@@ -35,8 +36,10 @@ def small_count(path):
     counted = cfg.model.get('module', cfg.model)  # a test-time-augmentation wrapper's model
     key = (task, repr(_architecture(counted.to_dict())))
     if key not in _COUNTED:
-        _COUNTED[key] = model_complexity(cfg, SMALL_SHAPES.get(task) or [
-            min(recognition_view(cfg)[2], MAX_FRAMES), SMALL_FRAME_SIZE, SMALL_FRAME_SIZE])
+        grouped = task == 'recognition' and cfg.model.backbone.get('non_local_group_frames')
+        frames = min(recognition_view(cfg)[2], MAX_GROUPED_FRAMES if grouped else MAX_FRAMES)
+        _COUNTED[key] = model_complexity(
+            cfg, SMALL_SHAPES.get(task) or [frames, SMALL_FRAME_SIZE, SMALL_FRAME_SIZE])
     return _COUNTED[key]
 
 
