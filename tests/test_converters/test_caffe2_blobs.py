@@ -6,9 +6,9 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
-                             video_blob_shapes, with_training_state, write_python2_pickle)
-from test_official_numerics import CONFIG_DIR, NUM_CLASSES, WIDTH, tiny_model
+from helpers.official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
+                                     video_blob_shapes, with_training_state, write_python2_pickle)
+from helpers.official_models import CONFIG_DIR, NUM_CLASSES, WIDTH, tiny_model
 
 from nlnet.converters import (Caffe2ConversionError, blob_name_of_key, build_recognizer,
                               caffe2_to_model_state_dict, caffe2_to_state_dict,

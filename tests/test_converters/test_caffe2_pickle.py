@@ -5,8 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from helpers.python2_pickles import PROTOCOLS
-from official_caffe2 import write_python2_pickle
+from helpers.python2_pickles import PROTOCOLS, write_python2_pickle
 
 from nlnet.converters import (UnsafeCaffe2PickleError, load_caffe2_blobs,
                               read_caffe2_blobs_if_official)

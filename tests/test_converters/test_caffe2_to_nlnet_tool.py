@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers.official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
+                                     video_blob_shapes, with_training_state, write_python2_pickle)
+from helpers.official_models import CONFIG_DIR, NUM_CLASSES, WIDTH, tiny_model
 from mmengine.runner import load_checkpoint
-from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
-                             video_blob_shapes, with_training_state, write_python2_pickle)
-from test_official_numerics import CONFIG_DIR, NUM_CLASSES, WIDTH, tiny_model
 
 from nlnet.converters import (ConfigChoiceError, blob_name_of_key, choose_config,
                               config_named_by, configs_fitting)

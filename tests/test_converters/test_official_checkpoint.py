@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 import torch
+from helpers.official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
+                                     video_blob_shapes, with_training_state, write_python2_pickle)
 from helpers.python2_pickles import PROTOCOLS
 from mmengine.runner.checkpoint import _load_checkpoint
-from official_caffe2 import (OFFICIAL_CONFIGS, imagenet_blob_shapes, random_blobs,
-                             video_blob_shapes, with_training_state, write_python2_pickle)
 
 from nlnet.checkpoint_errors import CorruptCheckpointError
 from nlnet.converters import official_checkpoint

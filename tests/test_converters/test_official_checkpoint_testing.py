@@ -6,11 +6,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers.official_caffe2 import (OFFICIAL_CONFIGS, random_blobs, video_blob_shapes,
+                                     with_training_state, write_python2_pickle)
+from helpers.official_models import CONFIG_DIR, WIDTH
 from helpers.tool_modules import load_tool
 from helpers.video_tools import make_video_data, run_log
-from official_caffe2 import (OFFICIAL_CONFIGS, random_blobs, video_blob_shapes,
-                             with_training_state, write_python2_pickle)
-from test_official_numerics import CONFIG_DIR, WIDTH
 
 from nlnet.converters import convert_official_video_model
 

@@ -3,9 +3,9 @@ import os.path as osp
 import re
 
 import pytest
+from helpers.official_caffe2 import BN_EPSILON, OFFICIAL_CONFIGS
+from helpers.official_models import CONFIG_DIR
 from mmengine.config import Config
-from official_caffe2 import BN_EPSILON, OFFICIAL_CONFIGS
-from test_official_numerics import CONFIG_DIR
 
 NAME = re.compile(r'(?P<model>[a-z0-9-]+)_r50-official(?P<affine>-affine)?_8xb(?P<batch>\d+)-'
                   r'(?P<clip>\d+)x(?P<interval>\d+)x1-400k_kinetics400-rgb\.py')

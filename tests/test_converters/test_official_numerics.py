@@ -1,29 +1,13 @@
 """Official models, run from their blobs by the official code's definitions, give the same
 scores as nlnet's models of the official configs after conversion (float64)."""
-import os.path as osp
-
 import pytest
 import torch
-from mmengine.config import Config
-from official_caffe2 import (OFFICIAL_CONFIGS, official_forward, official_test_scores,
-                             random_blobs, video_blob_shapes, with_training_state,
-                             write_python2_pickle)
+from helpers.official_caffe2 import (OFFICIAL_CONFIGS, official_forward, official_test_scores,
+                                     random_blobs, video_blob_shapes, with_training_state,
+                                     write_python2_pickle)
+from helpers.official_models import NUM_CLASSES, WIDTH, tiny_model
 
-from nlnet.converters import build_recognizer, caffe2_to_model_state_dict, load_caffe2_blobs
-
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
-                      'recognition', 'official')
-WIDTH, NUM_CLASSES = 4, 5
-
-
-def tiny_model(config):
-    """The config's model with WIDTH channels per group instead of 64 (every other rule
-    kept) and NUM_CLASSES classes."""
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
-    cfg.model.backbone.base_channels = WIDTH
-    cfg.model.cls_head.in_channels = 32 * WIDTH
-    cfg.model.cls_head.num_classes = NUM_CLASSES
-    return build_recognizer(cfg)
+from nlnet.converters import caffe2_to_model_state_dict, load_caffe2_blobs
 
 
 @pytest.mark.parametrize('config, frames', [
