@@ -41,8 +41,8 @@ class PreemptionHook(Hook):
         self.signals.restore()
 
     def after_run(self, runner):
-        # The shielded workers would outlive the run: ignoring SIGTERM, they hang the
-        # process's exit.
+        # Now rather than when the iterators are collected, where torch first waits for
+        # each worker's queue to time out.
         for loop in (runner._train_loop, runner._val_loop):
             end_dataloader_workers(getattr(loop, 'dataloader', None))
 

@@ -170,9 +170,9 @@ def shield_dataloader_workers(dataloader):
 def end_dataloader_workers(dataloader):
     """End the persistent worker processes of ``dataloader`` now.
 
-    Shielded workers ignore SIGTERM, which is how torch ends workers that do not
-    leave when its iterator is garbage-collected, and how multiprocessing ends
-    daemonic children at interpreter exit; a run must end them itself.
+    Otherwise they end when the loader's iterator is garbage-collected, where
+    torch waits for each worker's queue to time out before it sends the SIGTERM
+    that ends a shielded worker (:func:`ignore_preemption_signals`).
 
     Args:
         dataloader (DataLoader | Any): anything without live workers is left alone.
