@@ -28,16 +28,22 @@ class TinyModel(BaseModel):
         return dict(loss=out.sum()) if mode == 'loss' else out
 
 
-def tiny_runner(work_dir, training=False, **kwargs):
+def _inputs(batch):
+    return dict(inputs=batch)
+
+
+def tiny_runner(work_dir, training=False, num_workers=0, **kwargs):
     """A Runner of :class:`TinyModel` writing to ``work_dir``.
 
     Args:
         training (bool): give it a one-epoch training loop (built) over two samples.
+        num_workers (int): persistent dataloader workers of the training loop.
         **kwargs: further Runner arguments (``load_from``, ``resume``, ...).
     """
     if training:
         kwargs.update(train_dataloader=DataLoader([torch.zeros(2)] * 2, batch_size=1,
-                                                  collate_fn=lambda batch: dict(inputs=batch)),
+                                                  collate_fn=_inputs, num_workers=num_workers,
+                                                  persistent_workers=num_workers > 0),
                       train_cfg=dict(by_epoch=True, max_epochs=1),
                       optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)))
     runner = Runner(model=TinyModel(), work_dir=str(work_dir),
