@@ -11,11 +11,25 @@ from helpers.official_caffe2 import (OFFICIAL_CONFIGS, random_blobs, video_blob_
 from helpers.official_models import CONFIG_DIR, WIDTH
 from helpers.tool_modules import load_tool
 from helpers.video_tools import make_video_data, run_log
+from mmengine.config import Config
 
 from nlnet.converters import convert_official_video_model
 
 CONFIG = 'nl-i3d_r50-official_8xb8-8x8x1-400k_kinetics400-rgb.py'
 NUM_CLASSES = 4  # the demo dataset's
+# The config's 10 clips x 3 crops at 64 instead of 224 pixels: what is compared is the dump
+# of the raw pickle against the dump of its conversion, at any input size.
+TEST_SIZE = 64
+
+
+def small_test_pipeline():
+    pipeline = Config.fromfile(osp.join(CONFIG_DIR, CONFIG)).test_dataloader.dataset.pipeline
+    for transform in pipeline:
+        if transform['type'] == 'Resize':
+            transform['scale'] = (-1, TEST_SIZE)
+        if transform['type'] == 'ThreeCrop':
+            transform['crop_size'] = TEST_SIZE
+    return pipeline
 
 
 @pytest.fixture(scope='module')
@@ -31,7 +45,7 @@ def workspace(tmp_path_factory):
         f'model = dict(backbone=dict(base_channels={WIDTH}), '
         f'cls_head=dict(in_channels={32 * WIDTH}, num_classes={NUM_CLASSES}))\n'
         f'test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False, '
-        f'dataset=dict(ann_file={data.val_ann!r}, '
+        f'dataset=dict(ann_file={data.val_ann!r}, pipeline={small_test_pipeline()!r}, '
         f'data_prefix=dict(video={data.videos("val")!r})))\n')
     blobs = random_blobs(video_blob_shapes(OFFICIAL_CONFIGS[CONFIG], WIDTH, NUM_CLASSES))
     write_python2_pickle(root / 'official.pkl', dict(blobs=with_training_state(blobs)), 0)
