@@ -1,4 +1,4 @@
-"""A resumed run ends exactly where the uninterrupted run ends (issue 19).
+"""A resumed run ends exactly where the uninterrupted run ends.
 
 Per configuration (dataloader workers 0; 2 persistent workers; two torchrun
 processes over gloo) one uninterrupted, seeded, deterministic two-epoch run
