@@ -1,9 +1,10 @@
 """Training, validation and testing through the tools on a Kinetics-layout set with every kind
 of broken video mixed in (missing, empty, truncated, not a video, zero frames).
 
-Two runs train the tiny demo NL-C2D: tools/train.py's main in this process with 2
-persistent dataloader workers for 3 epochs (also the fd / worker-memory health
-check from epoch 2 to epoch 3), and 2 torchrun processes for one epoch through
+Two runs train the tiny demo NL-C2D: one process with 2 persistent dataloader
+workers for 3 epochs (also the fd / worker-memory health check from epoch 2 to
+epoch 3; a subprocess, as workers forked from the test process would grow by its
+copy-on-write pages), and 2 torchrun processes for one epoch through
 tools/dist_train.sh
 with --auto-scale-lr (also the lr scaled by the world size). Both validate after
 every epoch on a list with the same kinds of broken files. Testing runs
@@ -17,9 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 from helpers.broken_videos import BROKEN_KINDS, add_broken_videos
-from helpers.tool_modules import load_tool, own_instances
 from helpers.video_tools import (DEMO_CONFIG, HELPERS, ROOT, TRAIN_BATCH, free_port,
-                                 make_video_data, run_log, run_tool, shell_tool, write_config)
+                                 make_video_data, python_tool, run_log, run_tool, shell_tool,
+                                 write_config)
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
@@ -55,11 +56,9 @@ def workspace(tmp_path_factory):
     return tmp_path_factory.mktemp('runs')
 
 
-def config(data, workspace, name, epochs, workers, probe='run_health_probe'):
-    """The run's config; ``probe``: the module name of helpers/run_health_probe.py where the
-    run imports it (a subprocess has tests/helpers on its path)."""
+def config(data, workspace, name, epochs, workers):
     extra = f"""
-custom_imports = dict(imports=['nlnet', {probe!r}], allow_failed_imports=False)
+custom_imports = dict(imports=['nlnet', 'run_health_probe'], allow_failed_imports=False)
 train_dataloader.update(num_workers={workers}, persistent_workers=True)
 train_dataloader['dataset']['pipeline'] = [dict(type='WarnFromWorker')] + {TRAIN_PIPELINE!r}
 val_dataloader['dataset'].update(ann_file={data.val_ann!r}, strict=False)
@@ -77,9 +76,9 @@ custom_hooks = [dict(type='RankLogHook'), dict(type='BrokenVideoHook'),
 def two_workers(data, workspace):
     """(work dir, log) of 3 epochs on one process with 2 persistent dataloader workers."""
     work_dir = workspace / 'two_workers'
-    load_tool('train.py').main([
-        config(data, workspace, 'two_workers', EPOCHS, 2, probe='helpers.run_health_probe'),
-        '--work-dir', str(work_dir), '--cfg-options', *own_instances('two_workers')])
+    run = run_tool(python_tool('train.py', config(data, workspace, 'two_workers', EPOCHS, 2),
+                               '--work-dir', work_dir), workspace, 'two_workers', env=ENV)
+    assert run.returncode == 0, run.stderr[-4000:]
     return work_dir, run_log(work_dir)
 
 
@@ -191,6 +190,8 @@ def run_test(data, work_dir, ann_file, strict):
     (model initialised from seed 0: the same weights in every call)."""
     cfg = Config.fromfile(DEMO_CONFIG)
     cfg.work_dir = str(work_dir)
+    # Its own logger: two test runs may start in the same second.
+    cfg.experiment_name = osp.basename(str(work_dir))
     cfg.randomness = dict(seed=0)
     cfg.test_dataloader.update(num_workers=0, persistent_workers=False)
     cfg.test_dataloader.dataset.update(

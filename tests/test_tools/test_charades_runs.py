@@ -153,7 +153,9 @@ default_hooks = dict(checkpoint=dict(interval=1))
 """)
     cfg = Config.fromfile(config)
     cfg.work_dir = str(tmp_path / 'train')
-    cfg.launcher = 'none'
+    # Own experiment names: the fine-tuning and the resumed run may start in the same
+    # second, and would then share mmengine's logger and log file.
+    cfg.merge_from_dict(dict(launcher='none', experiment_name='fine_tune'))
     run_training(cfg)
     log = run_log(tmp_path / 'train')
     lines = dropped_lines(log)
@@ -175,6 +177,7 @@ default_hooks = dict(checkpoint=dict(interval=1))
     # stays (lr 0 keeps it equal), nothing is dropped.
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(dict(work_dir=str(tmp_path / 'train'), launcher='none', resume=True,
+                             experiment_name='resume',
                              load_from=None, train_cfg=dict(max_iters=2)))
     # A longer schedule than the checkpoint's run was saved with: resumed on purpose.
     run_training(cfg, resume_anyway=True)
