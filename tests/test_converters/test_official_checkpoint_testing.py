@@ -9,7 +9,7 @@ import torch
 from helpers.official_caffe2 import (OFFICIAL_CONFIGS, random_blobs, video_blob_shapes,
                                      with_training_state, write_python2_pickle)
 from helpers.official_models import CONFIG_DIR, WIDTH
-from helpers.tool_modules import load_tool
+from helpers.tool_modules import load_tool, own_instances
 from helpers.video_tools import make_video_data, run_log
 from mmengine.config import Config
 
@@ -56,7 +56,7 @@ def workspace(tmp_path_factory):
 def dumped_samples(root, config, checkpoint, name):
     dump = root / f'{name}.pkl'
     load_tool('test.py').main([config, str(checkpoint), '--work-dir', str(root / name),
-                      '--dump', str(dump)])
+                               '--dump', str(dump), '--cfg-options', *own_instances(name)])
     with open(dump, 'rb') as handle:
         return pickle.load(handle)['samples']
 

@@ -92,7 +92,7 @@ def test_training_log_names_each_broken_video_and_its_reason(data, tmp_path):
     dataset = build(data, 'train')
     batch = pseudo_collate([dataset[index_of(dataset, path)]
                             for path in (data.corrupt_train, data.missing_train)])
-    runner = Runner(model=_Constant(), work_dir=str(tmp_path),
+    runner = Runner(model=_Constant(), work_dir=str(tmp_path), experiment_name=tmp_path.name,
                     custom_hooks=[dict(type='BrokenVideoHook')])
     hook = next(hook for hook in runner.hooks if isinstance(hook, BrokenVideoHook))
     hook.before_train_epoch(runner)
