@@ -30,8 +30,11 @@ def open_fds(pid='self'):
 def child_pids():
     pids = []
     for task in os.listdir('/proc/self/task'):
-        with open(f'/proc/self/task/{task}/children') as handle:
-            pids += [int(pid) for pid in handle.read().split()]
+        try:
+            with open(f'/proc/self/task/{task}/children') as handle:
+                pids += [int(pid) for pid in handle.read().split()]
+        except FileNotFoundError:  # a thread that ended since the listing
+            pass
     return sorted(pids)
 
 

@@ -10,8 +10,11 @@ import nlnet  # noqa: F401  (registers PreemptionHook)
 def children():
     pids = set()
     for task in os.listdir('/proc/self/task'):
-        with open(f'/proc/self/task/{task}/children') as handle:
-            pids.update(int(pid) for pid in handle.read().split())
+        try:
+            with open(f'/proc/self/task/{task}/children') as handle:
+                pids.update(int(pid) for pid in handle.read().split())
+        except FileNotFoundError:  # a thread that ended since the listing
+            pass
     return pids
 
 
