@@ -125,7 +125,9 @@ class Job:
                 raise AssertionError(f'the job ended ({self.process.returncode}) before the log '
                                      f'showed {pattern!r}:\n{self.stderr()[-4000:]}')
             time.sleep(0.02)
-        raise AssertionError(f'no {pattern!r} in the log after {JOB_TIMEOUT} s')
+        self.kill()
+        raise AssertionError(f'no {pattern!r} in the log after {JOB_TIMEOUT} s (job killed):\n'
+                             f'{self.stderr()[-4000:]}')
 
     def held_pids(self, release):
         """{rank: pid} of the ranks held by a HoldBeforeIterHook with ``release``, once all are."""
@@ -133,7 +135,9 @@ class Job:
         files = [held_pid_file(release, rank) for rank in range(PROCESSES)]
         while not all(osp.isfile(path) for path in files):
             assert self.process.poll() is None, self.stderr()[-4000:]
-            assert time.monotonic() < deadline, f'ranks not held after {JOB_TIMEOUT} s'
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise AssertionError(f'ranks not held after {JOB_TIMEOUT} s (job killed)')
             time.sleep(0.02)
         pids = {}
         for rank, path in enumerate(files):
@@ -151,11 +155,15 @@ class Job:
             return self.process.wait(timeout=JOB_TIMEOUT)
         finally:
             self.seconds = time.monotonic() - self.started
-            for pid in self.session_processes:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self.kill()
+
+    def kill(self):
+        """SIGKILL every process of the job, so that a failed test leaves none behind."""
+        for pid in self.session_processes:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     @property
     def session_processes(self):

@@ -177,6 +177,12 @@ def slurm_training(partition, cluster_reference, job_names):
     release.touch()
     job.wait_until(lambda: job.fields().get('Restarts') == '1' and
                    job.fields().get('JobState') == 'PENDING', 'the requeue')
+    # slurmd refuses a job credential made in the second in which it revoked the job's last
+    # one ('Killing non-startable batch JobId=N: Job credential revoked'); Slurm's own
+    # two-minute hold avoids that, the lifted hold must start in a later second.
+    pending_seen = int(time.time())
+    while int(time.time()) <= pending_seen:
+        time.sleep(0.05)
     subprocess.run(['scontrol', 'update', f'JobId={job.id}', 'StartTime=now'], check=True)
     job.wait_until(lambda: len(job.logs()) == 2, 'the requeued start')
     restarted = time.monotonic() - signalled
