@@ -41,12 +41,13 @@ default_hooks = dict(
 """
 
 
-def write_cluster_config(path, data, hooks=()):
+def write_cluster_config(path, data, hooks=(), train_workers=1):
     """The two-epoch demo config on ``data``, with extra ``custom_hooks`` from tests/helpers.
 
     Args:
         hooks (Sequence[str]): config dicts (as text) appended to the base config's
             custom hooks; the modules of tests/helpers named in them are imported.
+        train_workers (int): dataloader worker processes of training.
     """
     extra = SCHEDULE
     if hooks:
@@ -54,7 +55,7 @@ def write_cluster_config(path, data, hooks=()):
                   'allow_failed_imports=False)\n'
                   "custom_hooks = [dict(type='RankLogHook'), dict(type='BrokenVideoHook'), "
                   f"{', '.join(hooks)}]\n")
-    return write_config(path, data, extra=extra)
+    return write_config(path, data, extra=extra, train_workers=train_workers)
 
 
 def hold_hook(iteration, release):

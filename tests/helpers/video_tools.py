@@ -83,17 +83,18 @@ def make_video_data(root, num_train, num_val, seed=0):
                      broken_train[1], broken_train[2], broken_val[1], broken_val[2])
 
 
-def write_config(path, data, train_ann=None, extra=''):
+def write_config(path, data, train_ann=None, extra='', train_workers=1):
     """Write a one-epoch NL-C2D demo config on ``data`` to ``path``.
 
     Args:
         train_ann (str | None): training list instead of ``data.train_ann``.
         extra (str): config lines appended as they are.
+        train_workers (int): dataloader worker processes of training.
     """
     train_ann = train_ann or data.train_ann
     text = f"""_base_ = [{DEMO_CONFIG!r}]
 train_dataloader = dict(
-    batch_size={TRAIN_BATCH}, num_workers=1, persistent_workers=False,
+    batch_size={TRAIN_BATCH}, num_workers={train_workers}, persistent_workers=False,
     dataset=dict(ann_file={train_ann!r}, data_prefix=dict(video={data.videos('train')!r})))
 val_dataloader = dict(
     batch_size={TRAIN_BATCH}, num_workers=0, persistent_workers=False,
