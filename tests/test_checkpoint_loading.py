@@ -1,12 +1,12 @@
 """nlnet's reader of local checkpoints: mmengine's globals only, refusals naming file and global."""
 import collections
 import re
-import time
 
 import numpy as np
 import pytest
 import torch
-from helpers.hostile_pickles import ATTACKS, make_target, save_hostile_checkpoint, untouched
+from helpers.hostile_pickles import (ATTACKS, eventually, make_target, save_hostile_checkpoint,
+                                     untouched)
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -20,22 +20,12 @@ def target(tmp_path):
     return make_target(tmp_path / 'target')
 
 
-def _eventually(condition, seconds=10.0):
-    """Whether ``condition()`` holds within ``seconds`` (a Popen payload's child runs on its own)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 @pytest.mark.parametrize('attack', list(ATTACKS))
 def test_hostile_payload_runs_under_an_unrestricted_unpickler(attack, tmp_path, target):
     """Each payload is live, so the refusals below guard against real code execution."""
     path = save_hostile_checkpoint(tmp_path / 'hostile.pth', attack, target)
     torch.load(path, weights_only=False)
-    assert _eventually(lambda: not untouched(target)), f'the {attack} payload did nothing'
+    assert eventually(lambda: not untouched(target)), f'the {attack} payload did nothing'
 
 
 @pytest.mark.parametrize('attack', list(ATTACKS))

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 from helpers.cluster_runs import PROCESSES, Job
+from helpers.nested_equal import assert_nested_equal
 from helpers.video_tools import HELPERS, ROOT, free_port, shell_tool
 
 TEST_VIDEOS = 3
@@ -104,19 +104,4 @@ def assert_same_dump(ours, theirs):
     ours, theirs = load_dump(ours), load_dump(theirs)
     assert ours.keys() == theirs.keys()
     for key in ours.keys() - set(DUMP_PROVENANCE):
-        _assert_same_plain(ours[key], theirs[key], key)
-
-
-def _assert_same_plain(ours, theirs, path):
-    if isinstance(ours, np.ndarray):
-        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs), path
-    elif isinstance(ours, dict):
-        assert ours.keys() == theirs.keys(), path
-        for key in ours:
-            _assert_same_plain(ours[key], theirs[key], f'{path}.{key}')
-    elif isinstance(ours, (list, tuple)):
-        assert len(ours) == len(theirs), path
-        for index, (mine, other) in enumerate(zip(ours, theirs)):
-            _assert_same_plain(mine, other, f'{path}[{index}]')
-    else:
-        assert ours == theirs, path
+        assert_nested_equal(ours[key], theirs[key], key)

@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 
-import torch
 from helpers.hold_hook import held_pid_file
+from helpers.nested_equal import assert_nested_equal
 from helpers.video_tools import HELPERS, ROOT, TRAIN_BATCH, free_port, shell_tool, write_config
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -204,20 +204,5 @@ def assert_same_training_state(path, reference_path):
     """The checkpoints' weights and optimizer states are equal tensor for tensor."""
     ours, theirs = load(path), load(reference_path)
     assert ours['meta']['iter'] == theirs['meta']['iter']
-    assert_same_tensors(ours['state_dict'], theirs['state_dict'], 'state_dict')
-    assert_same_tensors(ours['optimizer'], theirs['optimizer'], 'optimizer')
-
-
-def assert_same_tensors(ours, theirs, path):
-    if isinstance(ours, torch.Tensor):
-        assert torch.equal(ours, theirs), path
-    elif isinstance(ours, dict):
-        assert ours.keys() == theirs.keys(), path
-        for key in ours:
-            assert_same_tensors(ours[key], theirs[key], f'{path}.{key}')
-    elif isinstance(ours, (list, tuple)):
-        assert len(ours) == len(theirs), path
-        for index, (mine, other) in enumerate(zip(ours, theirs)):
-            assert_same_tensors(mine, other, f'{path}[{index}]')
-    else:
-        assert ours == theirs, path
+    assert_nested_equal(ours['state_dict'], theirs['state_dict'], 'state_dict')
+    assert_nested_equal(ours['optimizer'], theirs['optimizer'], 'optimizer')

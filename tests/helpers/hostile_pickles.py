@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import time
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -135,3 +136,13 @@ def save_hostile_official_pickle(path, attack, target, protocol):
     blobs = {'conv1_w': np.zeros((2, 3, 1, 1, 1), np.float32),
              'pred_w': ATTACKS[attack].build(str(target))}
     return write_python2_pickle(path, dict(blobs=blobs), protocol)
+
+
+def eventually(condition, seconds=10.0):
+    """Whether ``condition()`` holds within ``seconds`` (a Popen payload's child runs on its own)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -20,6 +20,7 @@ import re
 
 import pytest
 import torch
+from helpers.nested_equal import assert_nested_equal
 from helpers.video_tools import (TRAIN_BATCH, free_port, make_video_data, run_log, run_tool,
                                  shell_tool, write_config)
 from mmengine.config import Config
@@ -103,23 +104,8 @@ def assert_same_checkpoints(work_dir, reference, final, iterations):
     resumed = CheckpointLoader.load_checkpoint(str(work_dir / final), 'cpu')
     expected = CheckpointLoader.load_checkpoint(str(reference / final), 'cpu')
     assert resumed['meta']['iter'] == expected['meta']['iter'] == iterations
-    assert_same_tensors(resumed['state_dict'], expected['state_dict'], 'state_dict')
-    assert_same_tensors(resumed['optimizer'], expected['optimizer'], 'optimizer')
-
-
-def assert_same_tensors(ours, theirs, path):
-    if isinstance(ours, torch.Tensor):
-        assert torch.equal(ours, theirs), path
-    elif isinstance(ours, dict):
-        assert ours.keys() == theirs.keys(), path
-        for key in ours:
-            assert_same_tensors(ours[key], theirs[key], f'{path}.{key}')
-    elif isinstance(ours, (list, tuple)):
-        assert len(ours) == len(theirs), path
-        for index, (mine, other) in enumerate(zip(ours, theirs)):
-            assert_same_tensors(mine, other, f'{path}[{index}]')
-    else:
-        assert ours == theirs, path
+    assert_nested_equal(resumed['state_dict'], expected['state_dict'], 'state_dict')
+    assert_nested_equal(resumed['optimizer'], expected['optimizer'], 'optimizer')
 
 
 @pytest.fixture(autouse=True)

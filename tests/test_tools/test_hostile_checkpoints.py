@@ -13,12 +13,11 @@ torch checkpoints saved with the older pickle protocols 0 and 1.
 import pickle
 import re
 import sys
-import time
 from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers.hostile_pickles import (ATTACKS, make_target, save_hostile_checkpoint,
+from helpers.hostile_pickles import (ATTACKS, eventually, make_target, save_hostile_checkpoint,
                                      save_hostile_official_pickle, untouched)
 from helpers.python2_pickles import PROTOCOLS
 from helpers.tool_modules import load_tool
@@ -73,16 +72,6 @@ def test_train_tool_refuses_to_resume_from_a_code_running_checkpoint(config, tmp
     assert untouched(target)
 
 
-def _eventually(condition, seconds=10.0):
-    """Whether ``condition()`` holds within ``seconds`` (a Popen payload's child runs on its own)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 @pytest.mark.parametrize('protocol', PROTOCOLS)
 @pytest.mark.parametrize('attack', list(ATTACKS))
 def test_official_layout_pickle_with_a_payload_is_refused(attack, protocol, tmp_path):
@@ -98,7 +87,7 @@ def test_official_layout_pickle_with_a_payload_is_refused(attack, protocol, tmp_
     # The payload is live: a plain unpickler runs it.
     with open(path, 'rb') as handle:
         pickle.load(handle)
-    assert _eventually(lambda: not untouched(target)), f'the {attack} payload did nothing'
+    assert eventually(lambda: not untouched(target)), f'the {attack} payload did nothing'
 
 
 @pytest.mark.parametrize('protocol', [0, 1])
