@@ -4,16 +4,11 @@ test jobs, and the test runs' ``--dump`` files: the reference's and their compar
 The test runs score the first :data:`TEST_VIDEOS` training videos (the demo data's one
 validation video would leave rank 1 of 2 a padding copy of it).
 """
-import os
-import os.path as osp
 import pickle
-import subprocess
-import sys
-import time
 
 from helpers.cluster_runs import PROCESSES, Job
 from helpers.nested_equal import assert_nested_equal
-from helpers.video_tools import HELPERS, ROOT, free_port, shell_tool
+from helpers.video_tools import free_port, shell_tool
 
 TEST_VIDEOS = 3
 
@@ -34,22 +29,7 @@ class CommandJob(Job):
     """
 
     def __init__(self, command, work_dir, name, env=None):
-        self.work_dir = str(work_dir)
-        out_dir = osp.dirname(self.work_dir)
-        self.stdout_path = osp.join(out_dir, f'{name}.stdout')
-        self.stderr_path = osp.join(out_dir, f'{name}.stderr')
-        full_env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable,
-                        PYTHONPATH=os.pathsep.join([ROOT, HELPERS]))
-        for key, value in (env or {}).items():
-            if value is None:
-                full_env.pop(key, None)
-            else:
-                full_env[key] = value
-        self.started = time.monotonic()
-        with open(self.stdout_path, 'w') as stdout, open(self.stderr_path, 'w') as stderr:
-            self.process = subprocess.Popen([str(arg) for arg in command], cwd=out_dir,
-                                            env=full_env, stdout=stdout, stderr=stderr,
-                                            start_new_session=True)
+        self._start(command, work_dir, name, env or {})
 
     def stdout(self):
         with open(self.stdout_path) as handle:

@@ -88,16 +88,27 @@ class Job:
     """
 
     def __init__(self, config, work_dir, *args, env=None):
+        command = shell_tool('dist_train.sh', config, str(PROCESSES), '--work-dir',
+                             str(work_dir), *TRAIN_ARGS, *args)
+        self._start(command, work_dir, osp.basename(str(work_dir)),
+                    dict(PORT=str(free_port()), **(env or {})))
+
+    def _start(self, command, work_dir, name, env):
+        """Start ``command`` in a session of its own, its output in ``<name>.stdout`` /
+        ``.stderr`` beside ``work_dir``; ``env`` goes on top of this process's,
+        ``OMP_NUM_THREADS=1``, ``PYTHON`` (this interpreter) and ``PYTHONPATH`` (the
+        repository and tests/helpers), a value None removing the variable."""
         self.work_dir = str(work_dir)
         out_dir = osp.dirname(self.work_dir)
-        name = osp.basename(self.work_dir)
         self.stdout_path = osp.join(out_dir, f'{name}.stdout')
         self.stderr_path = osp.join(out_dir, f'{name}.stderr')
         full_env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable,
-                        PYTHONPATH=os.pathsep.join([ROOT, HELPERS]), PORT=str(free_port()))
-        full_env.update(env or {})
-        command = shell_tool('dist_train.sh', config, str(PROCESSES), '--work-dir',
-                             self.work_dir, *TRAIN_ARGS, *args)
+                        PYTHONPATH=os.pathsep.join([ROOT, HELPERS]))
+        for key, value in env.items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
         self.started = time.monotonic()
         with open(self.stdout_path, 'w') as stdout, open(self.stderr_path, 'w') as stderr:
             self.process = subprocess.Popen([str(arg) for arg in command], cwd=out_dir,

@@ -136,7 +136,9 @@ class BatchJob:
         deadline = time.monotonic() + JOB_TIMEOUT
         while not condition():
             state = self.fields().get('JobState')
-            if state not in ('PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'REQUEUED'):
+            # The job may have reached ``condition`` between the two reads: ask once more.
+            if (state not in ('PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'REQUEUED')
+                    and not condition()):
                 raise AssertionError(f'job {self.id} is {state} before {what}:\n'
                                      f'{self.tail()}')
             assert time.monotonic() < deadline, f'no {what} after {JOB_TIMEOUT} s:\n{self.tail()}'
