@@ -28,7 +28,7 @@ import numpy as np
 from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.registry import init_default_scope
 
-import nlnet  # noqa: F401  (registers RobustVideoDataset)
+import nlnet.openmmlab  # noqa: F401  (registers RobustVideoDataset)
 from nlnet.datasets.video_check import check_video, scan_videos, view_frames
 
 try:

@@ -22,7 +22,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 
-import nlnet  # noqa: F401  (registers NonLocalResNet, NonLocalFPN)
+import nlnet.openmmlab  # noqa: F401  (registers NonLocalResNet, NonLocalFPN)
 from nlnet.analysis import NL_FLOPS, model_complexity
 
 

@@ -129,7 +129,7 @@ def build_module(impl, case, mode):
                      norm_cfg=norm_cfg)
     else:
         sys.path.insert(0, ROOT)
-        from nlnet.models.layers.non_local import NonLocalBlock
+        from nlnet.ops.non_local import NonLocalBlock
 
         # pool_position='after' computes exactly mmcv's function.
         module = NonLocalBlock(shape[1], dim=dim, mode=mode, sub_sample=sub_sample,
@@ -202,7 +202,7 @@ def run_worker(args):
 def _attention_seconds(case, device, repeats):
     """fwd+bwd of the fused attention alone on the case's theta/phi/g sizes (median)."""
     import torch
-    from nlnet.models.layers.kernels.softmax_attention import softmax_attention
+    from nlnet.ops.kernels.softmax_attention import softmax_attention
     s = case_sizes(case)
     q = torch.randn(s['batch'], s['queries'], s['inter_channels'], device=device,
                     requires_grad=True)

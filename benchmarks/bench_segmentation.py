@@ -102,7 +102,7 @@ def worker(impl, part, crop, steps, device, threads, seed):
     import torch
     if threads:
         torch.set_num_threads(threads)
-    import nlnet  # noqa: F401  (registers NonLocalHead)
+    import nlnet.openmmlab  # noqa: F401  (registers NonLocalHead)
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope

@@ -61,7 +61,7 @@ def build(impl):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import nlnet  # noqa: F401
+    import nlnet.openmmlab  # noqa: F401
     from mmaction.registry import MODELS
     init_default_scope('mmaction')
     if impl.startswith('mmaction2'):

@@ -1,7 +1,8 @@
 """The few fixes the pinned OpenMMLab stack needs, in one place.
 
-Each fix names the upstream symptom it removes; :func:`apply` is idempotent and
-is called once by ``import nlnet``.
+Each fix names the upstream symptom it removes; :func:`apply` is idempotent and runs
+when this module is first imported: every nlnet subpackage that uses the mm stack
+imports it before any ``mm*`` module.
 
 1. ``mmaction2==1.2.0``'s wheel and sdist lack ``mmaction/models/localizers/drn/``
    while ``mmaction/models/localizers/__init__.py`` imports it, so
@@ -66,3 +67,6 @@ def apply():
     _register_missing_drn()
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
     _applied = True
+
+
+apply()

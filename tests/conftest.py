@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope, init_default_scope
 
-import nlnet  # noqa: F401  (registers nlnet and applies the stack fixes)
+import nlnet.openmmlab  # noqa: F401  (registers nlnet and applies the stack fixes)
 
 # Two CI cores: one intra-op thread per process keeps timings stable when
 # pytest and the data loader / subprocess tools share the machine.

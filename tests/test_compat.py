@@ -19,7 +19,7 @@ from nlnet.checkpoint_loading import load_local_checkpoint
 
 
 def test_toolbox_models_import_after_nlnet_in_a_fresh_interpreter():
-    code = ('import nlnet, mmaction.models, mmseg.models, mmdet.models\n'
+    code = ('import nlnet.openmmlab, mmaction.models, mmseg.models, mmdet.models\n'
             'from mmaction.registry import MODELS\n'
             "print(MODELS.get('Recognizer3D').__name__)")
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,

@@ -27,9 +27,9 @@ if [ -d "$WHEELS" ]; then FIND_LINKS=(--find-links "$WHEELS"); fi
 # 2. mmcv: a prebuilt wheel from find-links when one matches, else a source build (~20 min on 2 cores).
 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" --no-build-isolation "${FIND_LINKS[@]}" -r requirements/mmcv.txt
 # 3. the rest of the stack, the test tools, and nlnet itself (editable).
-"${PIP[@]}" "${FIND_LINKS[@]}" -r requirements/runtime.txt -r requirements/tests.txt
+"${PIP[@]}" "${FIND_LINKS[@]}" -r requirements/runtime.txt -r requirements/tests.txt -r requirements/app.txt
 "${PIP[@]}" --no-build-isolation --no-deps -e .
-"$VENV/bin/python" -c "import nlnet, mmcv.ops, mmaction.models, mmseg.models, mmdet.models" \
+"$VENV/bin/python" -c "import nlnet.openmmlab, mmcv.ops, mmaction.models, mmseg.models, mmdet.models" \
   || { echo "[setup_env] the stack does not import; see the errors above" >&2; exit 1; }
 
 stamp_source | sha256sum > "$VENV/.nlnet-stamp"

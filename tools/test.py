@@ -6,7 +6,7 @@
 ``--dump`` writes a pickle of plain Python and numpy objects, loadable without
 nlnet, torch or OpenMMLab installed (format: :mod:`nlnet.evaluation.plain_dump`).
 """
-import nlnet  # noqa: F401,I001  (first: registers nlnet and applies the stack fixes)
+import nlnet.openmmlab  # noqa: F401,I001  (first: registers nlnet and applies the stack fixes)
 
 import argparse
 import os

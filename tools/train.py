@@ -19,7 +19,7 @@ run with another model, data or schedule (:mod:`nlnet.hooks.resume_check_hook`).
 Training runs nlnet's reproducible loops
 (:mod:`nlnet.engine.loops`).
 """
-import nlnet  # noqa: F401,I001  (first: registers nlnet and applies the stack fixes)
+import nlnet.openmmlab  # noqa: F401,I001  (first: registers nlnet and applies the stack fixes)
 
 import argparse
 import os

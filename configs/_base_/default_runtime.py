@@ -1,6 +1,6 @@
 # Runtime shared by the video recognition configs (MMAction2 1.x defaults).
 default_scope = 'mmaction'
-custom_imports = dict(imports=['nlnet'], allow_failed_imports=False)
+custom_imports = dict(imports=['nlnet.openmmlab'], allow_failed_imports=False)
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),

@@ -1,6 +1,6 @@
 # Runtime shared by the detection configs (MMDet 3.x defaults).
 default_scope = 'mmdet'
-custom_imports = dict(imports=['nlnet'], allow_failed_imports=False)
+custom_imports = dict(imports=['nlnet.openmmlab'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -1,6 +1,6 @@
 # Runtime shared by the segmentation configs (MMSeg 1.x defaults).
 default_scope = 'mmseg'
-custom_imports = dict(imports=['nlnet'], allow_failed_imports=False)
+custom_imports = dict(imports=['nlnet.openmmlab'], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

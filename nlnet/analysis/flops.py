@@ -7,7 +7,7 @@ to) nor for ``aten::baddbmm``; this module adds them, and counts non-local
 blocks either as the paper writes them or as nlnet runs them:
 
 - ``explicit``: every :class:`NonLocalBlock` is traced through
-  :func:`nlnet.models.layers.reference.reference_forward`, which forms the
+  :func:`nlnet.ops.reference.reference_forward`, which forms the
   N x M pairwise matrix (Eq. 1-6); this is how mmcv's ``NonLocal2d/3d``
   compute it, so MMAction2's and MMSeg's tools count the same;
 - ``executed``: the block's own forward (fused attention, the folded dot
@@ -23,8 +23,8 @@ import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.analysis.jit_handles import get_shape
 
-from nlnet.models.layers import NonLocalBlock
-from nlnet.models.layers.reference import reference_forward
+from nlnet.ops import NonLocalBlock
+from nlnet.ops.reference import reference_forward
 
 NL_FLOPS = ('explicit', 'executed')
 ATTENTION_OPS = ('aten::scaled_dot_product_attention',

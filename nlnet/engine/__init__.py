@@ -1,5 +1,6 @@
 """Training loops, CPU mixed precision, building a run's runner, checked runs and the tools'
 ``__main__``; importing this module registers them in mmengine."""
+from .. import compat  # noqa: F401,I001  (first: the stack fixes before any mm import)
 from .amp import CPUAmpOptimWrapper, amp_optim_wrapper
 from .checked_runs import run_testing, run_training
 from .command_line import run_tool_main

@@ -1,4 +1,5 @@
 """nlnet's runner hooks; importing this module registers them in mmengine's HOOKS."""
+from .. import compat  # noqa: F401,I001  (first: the stack fixes before any mm import)
 from .atomic_checkpoint_hook import AtomicCheckpointHook, atomic_checkpoint_cfg
 from .broken_video_hook import BrokenVideoHook
 from .checkpoint_check_hook import CheckpointCheckHook

@@ -1,5 +1,6 @@
 """Checks and set-up around a run: preflight checks of the config and the checkpoint, CPU
 process groups, lr scaling."""
+from .. import compat  # noqa: F401,I001  (first: the stack fixes before any mm import)
 from .checkpoint_checks import (check_checkpoint_exists, check_state_dict, checkpoint_load_errors,
                                 resolve_checkpoint)
 from .distributed import close_distributed, exit_after_distributed_run, init_cpu_distributed

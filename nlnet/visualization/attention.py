@@ -3,7 +3,7 @@
 A block sees its input x on a feature grid S (T x H x W for video, H x W for
 images) and, when it sub-samples, compares each query with the M positions of a
 max-pooled key grid. The weights f(x_i, x_j)/C(x) are those of
-:func:`~nlnet.models.layers.reference.reference_weights` for the Q chosen
+:func:`~nlnet.ops.reference.reference_weights` for the Q chosen
 queries only (Q x M), so a Cityscapes-size head or a long clip fits on a CPU.
 
 Input coordinates are the model's input after its test pipeline and data
@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from nlnet.models.layers import NonLocalBlock
-from nlnet.models.layers.reference import reference_weights
+from nlnet.ops import NonLocalBlock
+from nlnet.ops.reference import reference_weights
 
 AXIS_NAMES = {2: ('y', 'x'), 3: ('t', 'y', 'x')}
 

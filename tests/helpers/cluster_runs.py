@@ -51,7 +51,7 @@ def write_cluster_config(path, data, hooks=(), train_workers=1):
     """
     extra = SCHEDULE
     if hooks:
-        extra += ("custom_imports = dict(imports=['nlnet', 'hold_hook', 'save_signal_hook'], "
+        extra += ("custom_imports = dict(imports=['nlnet.openmmlab', 'hold_hook', 'save_signal_hook'], "
                   'allow_failed_imports=False)\n'
                   "custom_hooks = [dict(type='RankLogHook'), dict(type='BrokenVideoHook'), "
                   f"{', '.join(hooks)}]\n")

@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 
 from mmaction.registry import MODELS
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.analysis import config_task, model_complexity
 from nlnet.analysis.complexity import (detection_image, recognition_view, recognizer_input_shape,
                                        segmentation_image)

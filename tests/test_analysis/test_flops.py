@@ -7,11 +7,11 @@ from mmengine.analysis import FlopAnalyzer
 from helpers.flops_closed_form import block_closed_form
 from mmaction.registry import MODELS
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.analysis import count_flops, flop_analyzer
 from nlnet.models.layers import NonLocalBlock
-from nlnet.models.layers.non_local import MODES
-from nlnet.models.layers.reference import reference_forward
+from nlnet.ops.non_local import MODES
+from nlnet.ops.reference import reference_forward
 
 
 @pytest.mark.parametrize('mode', MODES)

@@ -115,7 +115,7 @@ default_hooks = dict(
     logger=dict(interval=1),
     checkpoint=dict(interval={CHECKPOINT_INTERVAL}, by_epoch=False, max_keep_ckpts=1,
                     save_best=None))
-custom_imports = dict(imports=['nlnet', 'file_size_limit_hook'], allow_failed_imports=False)
+custom_imports = dict(imports=['nlnet.openmmlab', 'file_size_limit_hook'], allow_failed_imports=False)
 custom_hooks = [dict(type='RankLogHook'), dict(type='BrokenVideoHook'),
                 dict(type='FileSizeLimitHook', iteration={CHECKPOINT_INTERVAL}, limit={limit})]
 """)

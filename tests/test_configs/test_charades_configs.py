@@ -6,7 +6,7 @@ import re
 import pytest
 from mmengine.config import Config
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import MODELS
 
 DEFAULT_SCOPE = 'mmaction'

@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint, save_checkpoint
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
@@ -33,7 +33,7 @@ def test_config_is_the_table_row(name):
     cfg = load_config(name)
     backbone, depth, neck = ROWS[name]
     assert cfg.default_scope == 'mmdet'
-    assert cfg.custom_imports == dict(imports=['nlnet'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['nlnet.openmmlab'], allow_failed_imports=False)
     assert cfg.auto_scale_lr.base_batch_size == 16
     assert cfg.train_dataloader.batch_size == 2
     assert cfg.train_cfg.max_epochs == 12

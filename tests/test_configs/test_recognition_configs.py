@@ -7,7 +7,7 @@ import mmaction
 import pytest
 from mmengine.config import Config
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -63,7 +63,7 @@ def test_config_follows_its_name(path):
     match = NAME.fullmatch(osp.basename(path))
     assert match, f'{relative(path)} does not follow MMAction2\'s naming pattern'
     cfg = Config.fromfile(path)
-    assert cfg.custom_imports == dict(imports=['nlnet'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['nlnet.openmmlab'], allow_failed_imports=False)
     assert cfg.model.backbone.type == 'VideoResNet'
     assert cfg.model.backbone.depth == int(match['backbone'][1:])
     train_sampler = cfg.train_dataloader.dataset.pipeline[1]

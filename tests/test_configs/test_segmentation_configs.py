@@ -20,7 +20,7 @@ from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-import nlnet  # noqa: F401  (registers NonLocalHead)
+import nlnet.openmmlab  # noqa: F401  (registers NonLocalHead)
 from mmseg.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -78,7 +78,7 @@ def test_every_row_and_tta_config_exists_and_nothing_else():
 def test_row_config_runs_nlnet_head_in_mmseg_scope(name):
     cfg = load(osp.join(CONFIG_DIR, name))
     assert cfg.default_scope == 'mmseg'
-    assert cfg.custom_imports == dict(imports=['nlnet'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['nlnet.openmmlab'], allow_failed_imports=False)
     assert cfg.model.decode_head.type == 'NonLocalHead'
 
 

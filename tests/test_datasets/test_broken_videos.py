@@ -13,7 +13,7 @@ from mmaction.evaluation import AccMetric
 from mmaction.registry import DATASETS, METRICS
 from mmengine.evaluator import Evaluator
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.datasets import BrokenVideoError
 from nlnet.hooks.broken_video_hook import _check_evaluator
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers.charades_data import make_charades_demo
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import DATASETS
 from nlnet.datasets import BrokenVideoError
 from nlnet.datasets.charades import ActionSpan, active_classes, parse_actions

@@ -10,7 +10,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import DATASETS
 from nlnet.datasets import BrokenVideoError
 from nlnet.hooks import BrokenVideoHook

@@ -23,7 +23,7 @@ from helpers.tool_modules import ROOT, load_tool
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.datasets import BrokenVideoError
 from nlnet.datasets.video_check import CONFIG_VIEW_SAMPLINGS
 

@@ -10,7 +10,7 @@ from mmengine.optim import build_optim_wrapper
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from nlnet.engine import CPUAmpOptimWrapper, amp_optim_wrapper
-from nlnet.models.layers.kernels import softmax_attention as softmax_kernels
+from nlnet.ops.kernels import softmax_attention as softmax_kernels
 
 DEFAULT_SCOPE = 'mmaction'
 FUSED_ATTENTION = softmax_kernels.fused_softmax_attention

@@ -14,7 +14,7 @@ import torch
 from mmaction.structures import ActionDataSample
 from mmengine.logging import MMLogger
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmengine.registry import METRICS
 from nlnet.evaluation import mean_average_precision
 from nlnet.evaluation.charades_map import average_precision

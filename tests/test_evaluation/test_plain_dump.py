@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from mmengine.evaluator import Evaluator
 
-import nlnet  # noqa: F401  (registers PlainDumpResults)
+import nlnet.openmmlab  # noqa: F401  (registers PlainDumpResults)
 from mmaction.structures import ActionDataSample
 from nlnet.evaluation import PlainDumpResults
 

@@ -6,7 +6,7 @@ from mmaction.registry import METRICS
 from mmaction.structures import ActionDataSample
 from mmengine.evaluator import BaseMetric
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.evaluation.readable_acc_metric import ReadableVideosOnly
 
 BROKEN = dict(filename='a/broken.mp4', label=1, reason='file not found')

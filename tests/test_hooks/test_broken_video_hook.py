@@ -9,7 +9,7 @@ from mmengine.evaluator import Evaluator
 from mmengine.structures import BaseDataElement
 from torch.utils.data import DataLoader
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.hooks import BrokenVideoHook
 from nlnet.hooks.broken_video_hook import read_broken_list
 

@@ -4,7 +4,7 @@ import os
 
 from helpers.tiny_runner import tiny_runner
 
-import nlnet  # noqa: F401  (registers PreemptionHook)
+import nlnet.openmmlab  # noqa: F401  (registers PreemptionHook)
 
 
 def children():

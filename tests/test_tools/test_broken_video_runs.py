@@ -58,7 +58,7 @@ def workspace(tmp_path_factory):
 
 def config(data, workspace, name, epochs, workers):
     extra = f"""
-custom_imports = dict(imports=['nlnet', 'run_health_probe'], allow_failed_imports=False)
+custom_imports = dict(imports=['nlnet.openmmlab', 'run_health_probe'], allow_failed_imports=False)
 train_dataloader.update(num_workers={workers}, persistent_workers=True)
 train_dataloader['dataset']['pipeline'] = [dict(type='WarnFromWorker')] + {TRAIN_PIPELINE!r}
 val_dataloader['dataset'].update(ann_file={data.val_ann!r}, strict=False)

@@ -9,7 +9,7 @@ import numpy as np
 from helpers.charades_data import make_charades_demo
 from helpers.video_tools import ROOT
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.datasets.charades import load_charades_classes, parse_actions
 
 TOOL = f'{ROOT}/tools/data/make_charades_demo.py'

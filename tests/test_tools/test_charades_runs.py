@@ -21,7 +21,7 @@ from helpers.video_tools import ROOT, run_log
 from mmengine.config import Config
 from mmengine.runner.checkpoint import CheckpointLoader
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import MODELS
 from nlnet.engine import run_training
 from nlnet.evaluation import mean_average_precision

@@ -11,7 +11,7 @@ from helpers.video_tools import DEMO_CONFIG, make_video_data
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.datasets.video_check import PROGRESS_NAME, scan_videos
 
 DEFAULT_SCOPE = 'mmaction'

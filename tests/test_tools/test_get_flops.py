@@ -7,7 +7,7 @@ import pytest
 from helpers.tool_modules import load_tool
 from mmengine.config import Config
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.analysis import config_task, model_complexity
 from nlnet.analysis.complexity import recognition_view
 

@@ -30,7 +30,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from PIL import Image
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmseg.registry import DATASETS, METRICS, MODELS
 
 DEFAULT_SCOPE = 'mmseg'

@@ -25,7 +25,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import DATASETS, MODELS
 from nlnet.datasets import BrokenVideoError
 
@@ -177,7 +177,7 @@ def test_sigkill_mid_epoch_and_resume_gives_the_uninterrupted_weights(data, refe
                                                                       workspace):
     killing = write_config(
         workspace / 'nl_c2d_tiny_killed.py', data,
-        extra="custom_imports = dict(imports=['nlnet', 'interrupt_hook'], "
+        extra="custom_imports = dict(imports=['nlnet.openmmlab', 'interrupt_hook'], "
         "allow_failed_imports=False)\n"
         f"custom_hooks = [dict(type='SigkillBeforeIterHook', iteration={KILL_AT})]\n")
     work_dir = workspace / 'interrupted'

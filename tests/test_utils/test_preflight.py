@@ -15,7 +15,7 @@ from helpers.video_tools import make_video_data, write_config
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import MODELS
 from nlnet.engine import run_tool_main, run_training
 from nlnet.utils import PreflightError, check_config_keys

@@ -17,7 +17,7 @@ import sys
 
 from mmengine.config import Config
 
-import nlnet  # noqa: F401  (registers nlnet's models)
+import nlnet.openmmlab  # noqa: F401  (registers nlnet's models)
 from nlnet.visualization import build_model
 from nlnet.visualization.demo_cue import cue_attention_share, draw_demo_figures
 

@@ -20,7 +20,7 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-import nlnet  # noqa: F401  (registers nlnet's models)
+import nlnet.openmmlab  # noqa: F401  (registers nlnet's models)
 from nlnet.analysis import NL_FLOPS, format_size, format_table, model_complexity
 
 

@@ -18,7 +18,7 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-import nlnet  # noqa: F401  (registers nlnet's models)
+import nlnet.openmmlab  # noqa: F401  (registers nlnet's models)
 from nlnet.visualization import parse_query, visualize_attention
 
 

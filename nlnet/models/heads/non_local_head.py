@@ -7,7 +7,7 @@ same logits. Its block options are one ``non_local_cfg`` dict, as in nlnet's oth
 models: NLHead's ``reduction=2, use_scale=True, mode='embedded_gaussian'`` are
 ``non_local_cfg=dict(reduction=2, use_scale=True, mode='embedded_gaussian')``. It
 differs in memory, not in results: the pairwise matrix of the non-local block is
-never stored (see :mod:`nlnet.models.layers.kernels`), and the input/output
+never stored (see :mod:`nlnet.ops.kernels`), and the input/output
 concatenation before ``conv_cat`` is never materialised.
 """
 import torch

@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.models.layers import NonLocalBlock
 
 STAGE3_PLUGIN = dict(cfg=dict(type='NonLocalBlock', dim=2), stages=(False, False, True, False),

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torchvision
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import MODELS
 from nlnet.models.backbones.inflate import resolve_pretrained
 

@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint, save_checkpoint
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from nlnet.models.backbones.video_resnet import non_local_flags
@@ -237,13 +237,17 @@ def logits(model, inputs):
 ])
 def test_mmaction2_checkpoint_gives_the_same_outputs(mmaction_config, nlnet_config, frames,
                                                      tmp_path):
+    # float64: an unscaled embedded Gaussian's peaked softmax over ~50 layers amplifies
+    # float32 rounding past any tolerance that would still catch a wrong block.
+    torch.manual_seed(0)
     inputs = torch.randn(1, 1, 3, frames, 64, 64)
     reference = build_from_config(osp.join(MMACTION_CONFIG_DIR, mmaction_config))
     randomise(reference, inputs)
     model = build_from_config(osp.join(CONFIG_DIR, nlnet_config))
     transfer(reference, model, tmp_path)
     with torch.no_grad():
-        assert_close_to_scale(logits(model, inputs), logits(reference, inputs))
+        torch.testing.assert_close(logits(model.double(), inputs.double()),
+                                   logits(reference.double(), inputs.double()))
 
 
 def test_tsn_style_nopool_c2d_checkpoint_gives_the_same_predictions(tmp_path):

@@ -3,7 +3,7 @@ groups of frames, and BN frozen into a per-channel affine map (ChannelAffine).""
 import pytest
 import torch
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.models.backbones.video_resnet import Bottleneck3d, VideoResNet
 from nlnet.models.layers.channel_affine import ChannelAffine
 

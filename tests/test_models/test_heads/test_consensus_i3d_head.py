@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-import nlnet  # noqa: F401  (registers ConsensusI3DHead)
+import nlnet.openmmlab  # noqa: F401  (registers ConsensusI3DHead)
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 

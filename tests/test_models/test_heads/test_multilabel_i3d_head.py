@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import nlnet  # noqa: F401  (registers MultiLabelI3DHead)
+import nlnet.openmmlab  # noqa: F401  (registers MultiLabelI3DHead)
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 

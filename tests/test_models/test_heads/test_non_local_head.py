@@ -5,7 +5,7 @@ from mmcv.cnn import NonLocal2d
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
-import nlnet  # noqa: F401  (registers NonLocalHead)
+import nlnet.openmmlab  # noqa: F401  (registers NonLocalHead)
 from mmseg.registry import MODELS
 from nlnet.models.heads import NonLocalHead
 from nlnet.models.heads.non_local_head import FLAT_BLOCK_ARGS

@@ -12,9 +12,9 @@ from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import load_state_dict as mmengine_load_state_dict
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nlnet.models.layers import non_local
-from nlnet.models.layers.non_local import NonLocalBlock
-from nlnet.models.layers.reference import reference_forward
+from nlnet.ops import non_local
+from nlnet.models.layers import NonLocalBlock
+from nlnet.ops.reference import reference_forward
 
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
 MMCV_CLASSES = {1: NonLocal1d, 2: NonLocal2d, 3: NonLocal3d}

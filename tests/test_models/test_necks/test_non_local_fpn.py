@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-import nlnet  # noqa: F401
+import nlnet.openmmlab  # noqa: F401
 from nlnet.models.layers import NonLocalBlock
 
 FPN_ARGS = dict(in_channels=[8, 16, 32, 64], out_channels=16, num_outs=5)

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from nlnet.models.layers.non_local import MODES, NonLocalBlock
-from nlnet.models.layers.reference import reference_weights
+from nlnet.ops.non_local import MODES, NonLocalBlock
+from nlnet.ops.reference import reference_weights
 
 # (dim, spatial size, scope, pool kernel): odd sizes so that pooling floors.
 GRIDS = [
@@ -19,7 +19,7 @@ GRIDS = [
 def _block(mode, dim, scope, pool_kernel):
     """A sub-sampled block without a norm after W_z, every parameter random."""
     block = NonLocalBlock(6, dim=dim, mode=mode, scope=scope, sub_sample=True,
-                          pool_kernel=pool_kernel, norm_cfg=None).double().eval()
+                          pool_kernel=pool_kernel, norm_layer=None).double().eval()
     with torch.no_grad():
         for param in block.parameters():
             param.normal_(0, 0.5)

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from helpers.autograd_checks import assert_same_value_and_grads
 
-from nlnet.models.layers.kernels.concatenation import concatenation_attention
+from nlnet.ops.kernels.concatenation import concatenation_attention
 
 
 def _explicit(a, b, v):

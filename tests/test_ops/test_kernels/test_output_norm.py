@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from nlnet.models.layers.kernels.output_norm import output_batch_norm
-from nlnet.models.layers.non_local import NonLocalBlock
+from nlnet.ops.kernels.output_norm import output_batch_norm
+from nlnet.ops.non_local import NonLocalBlock
 
 
 def _case(batch, positions, with_bias, affine, momentum, dtype=torch.float64):
@@ -75,7 +75,7 @@ def test_one_value_per_channel_fails_as_batch_norm_does():
 def test_block_in_training_matches_its_plain_ops(mode):
     # Without autograd recording the block runs W_z and nn.BatchNorm3d as they are.
     torch.manual_seed(0)
-    block = NonLocalBlock(8, dim=3, mode=mode, sub_sample=True, norm_cfg=dict(type='BN3d'))
+    block = NonLocalBlock(8, dim=3, mode=mode, sub_sample=True)
     with torch.no_grad():
         block.conv_out.norm.weight.fill_(1.5)
     plain = copy.deepcopy(block)
@@ -92,7 +92,7 @@ def test_block_in_training_matches_its_plain_ops(mode):
 @pytest.mark.parametrize('sub_sample', [True, False])
 def test_block_in_training_keeps_no_output_sized_tensor_but_its_input(sub_sample):
     torch.manual_seed(0)
-    block = NonLocalBlock(8, dim=3, sub_sample=sub_sample, norm_cfg=dict(type='BN3d'))
+    block = NonLocalBlock(8, dim=3, sub_sample=sub_sample)
     x = torch.randn(2, 8, 3, 6, 6, requires_grad=True)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):

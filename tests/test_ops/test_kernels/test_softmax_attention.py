@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 from helpers.autograd_checks import assert_same_value_and_grads
 
-from nlnet.models.layers.kernels.softmax_attention import (_log_sum_exp, _loops_over_keys,
+from nlnet.ops.kernels.softmax_attention import (_log_sum_exp, _loops_over_keys,
                                                    fused_softmax_attention_with_lse,
                                                    projected_softmax_attention, softmax_attention,
                                                    softmax_attention_backward)
-from nlnet.models.layers.kernels.concatenation import concatenation_attention
-from nlnet.models.layers.kernels.dot_product import dot_product_attention
+from nlnet.ops.kernels.concatenation import concatenation_attention
+from nlnet.ops.kernels.dot_product import dot_product_attention
 
 
 def _explicit(q, k, v, scale=1.0):

@@ -6,8 +6,8 @@ import pytest
 import torch
 from helpers.autograd_checks import assert_same_value_and_grads
 
-from nlnet.models.layers.kernels import stored_weights
-from nlnet.models.layers.kernels.stored_weights import stored_softmax_attention
+from nlnet.ops.kernels import stored_weights
+from nlnet.ops.kernels.stored_weights import stored_softmax_attention
 
 
 def _explicit(q, k, v, scale=1.0):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from helpers.autograd_checks import assert_same_value_and_grads
 
-from nlnet.models.layers.kernels.projection import fused_projection
+from nlnet.ops.kernels.projection import fused_projection
 
 
 def _convs(with_bias, dtype=torch.float64):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from helpers.autograd_checks import assert_same_value_and_grads
 
-from nlnet.models.layers.kernels.dot_product import (dot_product_attention, folded_dot_product,
+from nlnet.ops.kernels.dot_product import (dot_product_attention, folded_dot_product,
                                                      folding_saves_work)
 
 
