@@ -1,2 +1,4 @@
-"""Interactive applications over nlnet's models. ``attention_explorer`` needs the ``app``
-extra (Gradio); ``attention_session`` and ``attention_overlay`` do not."""
+"""Interactive applications over nlnet's models. ``attention_explorer`` (the web page) and
+``explorer_browser`` (driving it from Chromium) need the ``app`` extra (Gradio) and the
+test requirements (Selenium) respectively; ``attention_session`` and ``attention_sheet``
+need neither."""

@@ -1,0 +1,172 @@
+"""The attention explorer (demo/attention_app.py) in a real browser: headless Chromium driven
+by Selenium uploads a generated demo video, moves to a frame, clicks a point, and the attention
+the page shows must be ``reference_weights`` of the block for that query, computed here from
+the block and its input as MMAction2's own inference caught it; the heat-map sheet the browser
+received must be the one drawn from those weights; the labels the page lists must be the
+recognizer's scores. The page's screenshot is kept as an artifact (path printed)."""
+import importlib.util
+import os
+import os.path as osp
+import socket
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmaction.apis import inference_recognizer
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import MODELS, init_default_scope
+
+from helpers.tool_modules import load_tool
+from helpers.video_tools import DEMO_CONFIG, ROOT
+from nlnet.apps.attention_sheet import draw_attention_sheet
+from nlnet.apps.explorer_browser import ExplorerBrowser, find_browser
+from nlnet.ops.reference import reference_weights
+
+DEFAULT_SCOPE = 'mmaction'
+BLOCK = 'backbone.layer2.0.non_local_block'
+ARTIFACT = osp.join(ROOT, 'work_dirs', 'test_artifacts', 'attention_app.png')
+# The demo clip: 8 frames of 32 x 32 px; the block after res3 sees a 4 x 4 grid per frame,
+# so one feature cell (and key cell: no sub-sampling) covers 8 x 8 input pixels.
+FRAMES, SIZE, CELL = 8, 32, 8
+# A single view as MMAction2's demo would read it: the centre clip, no crop (the demo's
+# crops are the whole 32 x 32 frame).
+SINGLE_VIEW = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(32, 32), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+
+gradio = pytest.importorskip('gradio', reason='gradio is not installed (pip install .[app])')
+BROWSER, MISSING = find_browser()
+pytestmark = pytest.mark.skipif(BROWSER is None, reason=f'no browser for the test: {MISSING}')
+
+
+def load_demo(path):
+    spec = importlib.util.spec_from_file_location('attention_app', osp.join(ROOT, 'demo', path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def model_and_files(tmp_path_factory):
+    """A seeded fresh demo NL-C2D saved as the checkpoint, and a generated demo video.
+
+    theta and phi are drawn wide, so that the block's attention is far from uniform (at
+    their initial scale every weight is about 1/M, and another query's would look alike)."""
+    root = tmp_path_factory.mktemp('attention_app')
+    cfg = Config.fromfile(DEMO_CONFIG)
+    init_default_scope(cfg.default_scope)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    block = model.get_submodule(BLOCK)
+    for conv in (block.theta.conv, block.phi.conv):
+        torch.nn.init.normal_(conv.weight, std=1.0)
+    checkpoint = str(root / 'nl.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    labels = root / 'classes.txt'
+    labels.write_text('\n'.join(f'demo class {i}' for i in range(4)) + '\n')
+    video = load_tool('data/make_demo_examples.py').make_examples(str(root), count=1)[0]
+    return model, checkpoint, str(labels), video
+
+
+@pytest.fixture(scope='module')
+def browser_on_page(model_and_files):
+    _, checkpoint, labels, _ = model_and_files
+    app = load_demo('attention_app.py')
+    page = app.build_page(app.parse_args([DEMO_CONFIG, checkpoint, '--label-map', labels,
+                                          '--examples']))
+    port = free_port()
+    server = page.launch('127.0.0.1', port, block=False)
+    try:
+        browser = ExplorerBrowser(f'http://127.0.0.1:{port}/', *BROWSER)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        server.close()
+
+
+def mmaction_view(model, video):
+    """Scores and the block's input x as MMAction2's ``inference_recognizer`` runs the model."""
+    caught = {}
+    block = model.get_submodule(BLOCK)
+    handle = block.register_forward_pre_hook(lambda module, args: caught.update(x=args[0]))
+    try:
+        sample = inference_recognizer(model, video, Compose(SINGLE_VIEW))
+    finally:
+        handle.remove()
+    return sample.pred_score, caught['x'], block
+
+
+def sheet_of(weights, frames, query, num_keys):
+    """The heat-map sheet for ``weights`` (T*4*4 keys), drawn from the weights alone."""
+    grid = weights.reshape(FRAMES, SIZE // CELL, SIZE // CELL).numpy()
+    heat = grid.repeat(CELL, axis=1).repeat(CELL, axis=2)
+    keys = []
+    for index in weights.topk(num_keys).indices.tolist():
+        t, rest = divmod(index, (SIZE // CELL) ** 2)
+        row, column = divmod(rest, SIZE // CELL)
+        keys.append(dict(box=[[t, t + 1], [row * CELL, (row + 1) * CELL],
+                              [column * CELL, (column + 1) * CELL]]))
+    shares = grid.reshape(FRAMES, -1).sum(1).tolist()
+    return draw_attention_sheet(frames, heat, query, keys, shares, scale=5, columns=4)
+
+
+def fetched_image(browser, selector):
+    url = browser.driver.find_element('css selector', f'{selector} img').get_attribute('src')
+    with urllib.request.urlopen(url, timeout=10) as response:
+        data = np.frombuffer(response.read(), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def test_click_shows_reference_weights_of_the_query(model_and_files, browser_on_page):
+    model, _, _, video = model_and_files
+    browser = browser_on_page
+    first = browser.upload(video)
+    scores, x, block = mmaction_view(model, video)
+
+    # The labels: the recognizer's four scores, best first, under the label map's names.
+    order = scores.argsort(descending=True).tolist()
+    shown_labels = browser.labels()
+    assert [name for name, _ in shown_labels] == [f'demo class {i}' for i in order]
+    np.testing.assert_allclose([score for _, score in shown_labels], scores[order].numpy(),
+                               rtol=1e-6)
+
+    # Frame 6 (not the first query's frame), pixel (y, x) = (27, 12): feature cell (3, 1).
+    assert first['query'] != [6.0, 27.0, 12.0]
+    browser.show_frame(6)
+    shown, _ = browser.click(27, 12, scale=10)  # the clickable frame: 32 px drawn at 320
+    query_index = 6 * 16 + (27 // CELL) * 4 + 12 // CELL
+    assert shown['block'] == BLOCK and shown['query'] == [6.0, 27.0, 12.0]
+    assert shown['query_index'] == query_index
+    assert shown['grid'] == shown['key_grid'] == [FRAMES, 4, 4]
+    with torch.no_grad():
+        expected = reference_weights(block, x, [query_index])[0, 0]
+    weights = torch.tensor(shown['weights'], dtype=torch.float64)
+    torch.testing.assert_close(weights, expected.double(), rtol=1e-6, atol=1e-9)
+    assert [key['key_index'] for key in shown['top_keys']] == \
+        expected.topk(len(shown['top_keys'])).indices.tolist()
+
+    # The sheet the browser shows is the one drawn from the reference weights.
+    clip = Compose(SINGLE_VIEW)(dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    frames = clip['inputs'][0].permute(1, 2, 3, 0).numpy()
+    drawn = sheet_of(expected, frames, shown['query'], len(shown['top_keys']))
+    np.testing.assert_array_equal(fetched_image(browser, '#attention-maps'), drawn)
+
+    os.makedirs(osp.dirname(ARTIFACT), exist_ok=True)
+    print(f'attention explorer screenshot: {browser.screenshot(ARTIFACT)}')
+    assert cv2.imread(ARTIFACT) is not None
