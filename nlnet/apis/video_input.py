@@ -61,7 +61,7 @@ class VideoInput:
         span = (self.clip_len - 1) * self.frame_interval + 1
         how = 'looped' if self.reuse == 'loop' else f'reused ({self.reuse})'
         return (f'note: {self.path} has {self.total_frames} frames, fewer than one clip spans '
-                f'({self.clip_len} frames, every {self.frame_interval}th: {span}); its frames '
+                f'({self.clip_len} frames at interval {self.frame_interval}: {span}); its frames '
                 f'are {how} as the test pipeline does')
 
 
