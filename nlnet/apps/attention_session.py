@@ -95,7 +95,8 @@ class AttentionExplorer:
         """The attention of input position ``query`` (t, y, x) in ``block_name``.
 
         Returns:
-            tuple[dict, np.ndarray]: the JSON-ready record the page shows (``block``,
+            tuple[dict, np.ndarray]: the JSON-ready record the page shows (``input_size``,
+            ``block``,
             ``mode``, ``scope``, ``query``, ``query_index`` and ``query_box`` on the
             block's grid, ``grid``, ``key_grid``, all M ``weights`` in the key grid's
             flat order, each frame's share ``frame_shares``, ``top_keys`` and the
@@ -114,8 +115,8 @@ class AttentionExplorer:
         attention = query_attention_map(block, x, query, features.input_size, self.num_keys)
         geometry = attention.geometry
         record = dict(
-            video=features.video, block=block_name, mode=block.mode, scope=block.scope,
-            query=attention.query, query_index=attention.query_index,
+            video=features.video, input_size=list(features.input_size), block=block_name,
+            mode=block.mode, scope=block.scope, query=attention.query, query_index=attention.query_index,
             query_box=attention.query_box, grid=list(geometry.grid),
             key_grid=list(geometry.key_grid), weights=attention.weights.tolist(),
             frame_shares=frame_shares(attention.weights, geometry), top_keys=attention.keys)

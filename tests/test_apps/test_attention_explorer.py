@@ -83,11 +83,16 @@ def model_and_files(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def browser_on_page(model_and_files):
+def page(model_and_files):
+    """The page as ``demo/attention_app.py CONFIG CHECKPOINT --label-map ...`` builds it."""
     _, checkpoint, labels, _ = model_and_files
     app = load_demo('attention_app.py')
-    page = app.build_page(app.parse_args([DEMO_CONFIG, checkpoint, '--label-map', labels,
+    return app.build_page(app.parse_args([DEMO_CONFIG, checkpoint, '--label-map', labels,
                                           '--examples']))
+
+
+@pytest.fixture(scope='module')
+def browser_on_page(page):
     port = free_port()
     server = page.launch('127.0.0.1', port, block=False)
     try:
@@ -170,3 +175,13 @@ def test_click_shows_reference_weights_of_the_query(model_and_files, browser_on_
     os.makedirs(osp.dirname(ARTIFACT), exist_ok=True)
     print(f'attention explorer screenshot: {browser.screenshot(ARTIFACT)}')
     assert cv2.imread(ARTIFACT) is not None
+
+
+def test_unreadable_upload_and_outside_click_are_named(page, model_and_files, tmp_path):
+    not_a_video = tmp_path / 'notes.mp4'
+    not_a_video.write_text('not a video')
+    with pytest.raises(gradio.Error, match=r"video '.*notes\.mp4' cannot be read"):
+        page.on_video(str(not_a_video), BLOCK)
+    features = page.explorer.analyse(model_and_files[3])
+    with pytest.raises(gradio.Error, match=r'query \(8, 1, 1\): t=8 is outside the input'):
+        page._show(features, BLOCK, [8, 1, 1])
