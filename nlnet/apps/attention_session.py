@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nlnet.analysis.complexity import config_task
 from nlnet.apis import (default_queries, query_attention_map, read_video,
                         test_step_with_block_inputs, top_labels)
 from nlnet.visualization.attention import non_local_blocks
@@ -63,6 +64,9 @@ class AttentionExplorer:
             raise ValueError(f'num_labels and num_keys must be >= 1, got {num_labels}, {num_keys}')
         self.model = model
         self.cfg = model.cfg
+        if config_task(self.cfg) != 'recognition':
+            raise ValueError(f'{self.cfg.filename}: the explorer takes video recognition configs, '
+                             f'this one is for {config_task(self.cfg)}')
         self.blocks = non_local_blocks(model)
         if not self.blocks:
             raise ValueError(f'{self.cfg.filename}: the model has no non-local block '

@@ -21,12 +21,15 @@ from mmengine.registry import MODELS, init_default_scope
 
 from helpers.tool_modules import load_tool
 from helpers.video_tools import DEMO_CONFIG, ROOT
+from nlnet.apps.attention_session import AttentionExplorer
 from nlnet.apps.attention_sheet import draw_attention_sheet
 from nlnet.apps.explorer_browser import ExplorerBrowser, find_browser
 from nlnet.ops.reference import reference_weights
 
 DEFAULT_SCOPE = 'mmaction'
 BLOCK = 'backbone.layer2.0.non_local_block'
+ADE_CONFIG = osp.join(ROOT, 'configs', 'segmentation', 'nonlocal_net',
+                      'nonlocal_r50-d8_4xb4-80k_ade20k-512x512.py')
 ARTIFACT = osp.join(ROOT, 'work_dirs', 'test_artifacts', 'attention_app.png')
 # The demo clip: 8 frames of 32 x 32 px; the block after res3 sees a 4 x 4 grid per frame,
 # so one feature cell (and key cell: no sub-sampling) covers 8 x 8 input pixels.
@@ -185,3 +188,16 @@ def test_unreadable_upload_and_outside_click_are_named(page, model_and_files, tm
     features = page.explorer.analyse(model_and_files[3])
     with pytest.raises(gradio.Error, match=r'query \(8, 1, 1\): t=8 is outside the input'):
         page._show(features, BLOCK, [8, 1, 1])
+
+
+def test_models_without_attention_to_explore_are_refused():
+    for config, message in ((DEMO_CONFIG.replace('nl-c2d', 'c2d'), 'has no non-local block'),
+                            (ADE_CONFIG, 'takes video recognition configs, this one is for '
+                                         'segmentation')):
+        cfg = Config.fromfile(config)
+        init_default_scope(cfg.default_scope)
+        model = MODELS.build(cfg.model.module if cfg.model.type == 'SegTTAModel' else cfg.model)
+        model.cfg = cfg
+        with pytest.raises(ValueError, match=f'{osp.basename(config)}: the (model|explorer) '
+                           f'.*{message}'):
+            AttentionExplorer(model, ['a', 'b', 'c', 'd'])
