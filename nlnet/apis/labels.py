@@ -56,17 +56,20 @@ def default_label_map(cfg):
 
 def label_names(cfg, num_classes, label_map=None):
     """Names of the model's ``num_classes`` classes: from ``label_map`` (a file), else the
-    config's shipped map (:func:`default_label_map`), else ``'class <i>'``.
+    config's shipped map (:func:`default_label_map`) when it has as many names, else
+    ``'class <i>'``.
 
     Raises:
-        ValueError: the map names another number of classes than the model has.
+        ValueError: ``label_map`` names another number of classes than the model has.
     """
-    path = label_map or default_label_map(cfg)
-    if path is None:
-        return [f'class {index}' for index in range(num_classes)]
-    names = load_label_map(path)
+    if label_map is None:
+        default = default_label_map(cfg)
+        names = load_label_map(default) if default else []
+        return names if len(names) == num_classes else [
+            f'class {index}' for index in range(num_classes)]
+    names = load_label_map(label_map)
     if len(names) != num_classes:
-        raise ValueError(f'label map {path!r} names {len(names)} classes, but the model of '
+        raise ValueError(f'label map {label_map!r} names {len(names)} classes, but the model of '
                          f'{cfg.filename or "the config"} has {num_classes}; pass a matching '
                          '--label-map')
     return names

@@ -18,14 +18,25 @@ C2D_DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'c2d_r18-tiny_1xb16-8x2x1-20
 TINY_SEG_SCALE = (128, 64)
 
 
-def save_seeded_checkpoint(cfg, path, seed=0):
+def save_seeded_checkpoint(cfg, path, seed=0, meta=None):
     """The state dict of ``cfg``'s model built with torch seed ``seed``, as an mmengine
-    checkpoint at ``path``."""
+    checkpoint at ``path`` (with ``meta`` when given)."""
     init_default_scope(cfg.default_scope)
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
-    torch.save(dict(state_dict=model.state_dict()), path)
+    checkpoint = dict(state_dict=model.state_dict())
+    if meta is not None:
+        checkpoint['meta'] = meta
+    torch.save(checkpoint, path)
     return str(path)
+
+
+def dataset_meta(cfg):
+    """``meta['dataset_meta']`` as a training run of ``cfg`` saves it (classes and palette of
+    its test dataset), which MMSeg's ``init_model`` reads."""
+    from mmseg.registry import DATASETS
+    metainfo = DATASETS.get(cfg.test_dataloader.dataset.type).METAINFO
+    return dict(classes=list(metainfo['classes']), palette=[list(c) for c in metainfo['palette']])
 
 
 def write_tiny_ade_config(path):

@@ -139,6 +139,22 @@ def test_short_video_is_looped_with_a_note(videos, tmp_path, capsys):
         in capsys.readouterr().out
 
 
+def test_charades_config_prints_per_class_probabilities(videos, tmp_path, capsys):
+    """The Charades demo config's multi-label head: independent sigmoid scores, named by the
+    shipped 157 Charades classes."""
+    config = osp.join(ROOT, 'configs', 'demo',
+                      'nl-c2d_r18-tiny_1xb4-8x2x1-10e_charades-demo-rgb.py')
+    checkpoint = save_seeded_checkpoint(Config.fromfile(config), tmp_path / 'charades.pth')
+    result = demo.main([videos['h264'], config, checkpoint, '--views', '1'])
+    printed = capsys.readouterr().out
+    assert 'top 5 labels, per-class probabilities (sigmoid, multi-label):' in printed
+    assert result['scores'].shape == (157, ) and result['scores'].sum() > 1
+    with open(osp.join(ROOT, 'nlnet', 'apis', 'label_maps', 'Charades_v1_classes.txt')) as handle:
+        charades = handle.read().splitlines()
+    top = result['labels'][0]
+    assert top.name == charades[top.index] and f'1. {top.name}' in printed
+
+
 def test_raw_official_caffe2_pickle_as_checkpoint(tmp_path, capsys):
     """A raw official NL-I3D pickle (random weights, official layout, 400 classes) is converted
     on the fly: the demo's scores equal those of its converted .pth, named by the shipped
