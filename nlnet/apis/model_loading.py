@@ -9,6 +9,7 @@ fly by the checkpoint loader that :mod:`nlnet.openmmlab` installs
 (:func:`nlnet.converters.official_checkpoint`).
 """
 import os.path as osp
+import pickle
 
 import torch
 from mmengine.config import Config
@@ -16,6 +17,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
 from nlnet.analysis.complexity import config_task
+from nlnet.checkpoint_errors import CorruptCheckpointError
 from nlnet.utils.config_values import load_config
 from nlnet.utils.preflight import PreflightError
 
@@ -90,13 +92,12 @@ def load_model(config, checkpoint, device='cpu'):
     try:
         loaded = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
                                  revise_keys=[(r'^module\.', '')], logger='silent')
-    except (RuntimeError, KeyError, ValueError, EOFError) as error:
-        # Corrupt files (CorruptCheckpointError) and refused globals are RuntimeError /
-        # UnpicklingError; a wrong network is load_state_dict's RuntimeError.
+    except (CorruptCheckpointError, pickle.UnpicklingError) as error:
+        # UnsafeCheckpointError (a refused global) is an UnpicklingError.
+        raise ValueError(f'checkpoint {checkpoint!r} cannot be read: {error}') from error
+    except (RuntimeError, KeyError, ValueError) as error:  # load_state_dict: a wrong network
         raise ValueError(f'checkpoint {checkpoint!r} does not fit the model of {name}: '
                          f'{error}') from error
-    except Exception as error:  # pickle.UnpicklingError and its UnsafeCheckpointError
-        raise ValueError(f'checkpoint {checkpoint!r} cannot be read: {error}') from error
     if config_task(cfg) == 'segmentation':
         model.dataset_meta = _segmentation_meta(cfg, loaded)
     model.cfg = cfg

@@ -187,6 +187,7 @@ def bad_inputs(tmp_path_factory):
     (tmp_path / 'empty.mp4').write_bytes(b'')
     (tmp_path / 'notes.mp4').write_text('these are notes, not a video\n' * 20)
     (tmp_path / 'three.txt').write_text('a\nb\nc\n')
+    (tmp_path / 'garbage.pth').write_bytes(b'PK\x03\x04 not a zip archive, not a checkpoint')
     c2d = save_seeded_checkpoint(Config.fromfile(C2D_DEMO_CONFIG), tmp_path / 'c2d.pth')
     wide = Config.fromfile(DEMO_CONFIG)
     wide.model.cls_head.num_classes = 7
@@ -203,6 +204,8 @@ def bad_inputs(tmp_path_factory):
     ('shape_mismatch', r"(?s)checkpoint '.*seven_classes\.pth' does not fit the model of .*"
      r'size mismatch for cls_head\.fc_cls\.weight.*\[7, 128\].*\[4, 128\]'),
     ('absent_checkpoint', r"checkpoint '.*absent\.pth' does not exist"),
+    ('corrupt_checkpoint', r"checkpoint '.*garbage\.pth' cannot be read: checkpoint .*garbage\.pth "
+     r'is truncated or corrupt'),
     ('label_map', r"label map '.*three\.txt' names 3 classes, but the model of .* has 4"),
     ('out_file', r"--out-file '.*out\.avi': expected a \.mp4 or \.gif"),
     ('query', r'query \(8\.0, 1\.0, 1\.0\): t=8\.0 is outside the input'),
@@ -221,6 +224,8 @@ def test_bad_input_is_named(videos, bad_inputs, case, message):
         checkpoint = bad_inputs['wide']
     elif case == 'absent_checkpoint':
         checkpoint = str(tmp / 'absent.pth')
+    elif case == 'corrupt_checkpoint':
+        checkpoint = str(tmp / 'garbage.pth')
     elif case == 'label_map':
         extra = ['--label-map', str(tmp / 'three.txt')]
     elif case == 'out_file':
