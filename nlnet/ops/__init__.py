@@ -11,7 +11,8 @@ route equal to. :mod:`nlnet.openmmlab` registers a subclass taking ``norm_cfg`` 
 """
 from .non_local import MODES, NonLocalBlock
 from .non_local_nd import NonLocal1d, NonLocal2d, NonLocal3d
+from .onnx_export import OnnxExport, export_onnx
 from .reference import reference_forward, reference_weights
 
-__all__ = ['MODES', 'NonLocal1d', 'NonLocal2d', 'NonLocal3d', 'NonLocalBlock',
-           'reference_forward', 'reference_weights']
+__all__ = ['MODES', 'NonLocal1d', 'NonLocal2d', 'NonLocal3d', 'NonLocalBlock', 'OnnxExport',
+           'export_onnx', 'reference_forward', 'reference_weights']
