@@ -60,7 +60,7 @@ def query_maps(model, segmentation, queries, num_queries, topk_keys):
     """(block name, QueryAttentionMap) per query of the last non-local block; queries
     in image pixels, the maps in model input coordinates."""
     blocks = non_local_blocks(model)
-    if not blocks:
+    if not blocks or not segmentation.block_inputs:
         return []
     name = list(blocks)[-1]
     block, x = blocks[name], segmentation.block_inputs[name]
@@ -96,6 +96,8 @@ def main(argv=None):
         return result
 
     attentions = query_maps(model, segmentation, queries, args.num_queries, args.topk_keys)
+    if segmentation.note:
+        print(segmentation.note)
     to_image = (height / segmentation.input_size[0], width / segmentation.input_size[1])
     header = [f'mask in the palette of {model.cfg.test_dataloader.dataset.type} '
               f'({len(classes)} classes)',
@@ -104,8 +106,9 @@ def main(argv=None):
         segmentation.image, segmentation.mask, model.dataset_meta['palette'], attentions,
         header, to_image, args.opacity)
     attention_overlay.write_image(args.out_file, figure)
-    print(f'wrote {args.out_file}: {figure.shape[1]}x{figure.shape[0]}, the mask and '
-          f'{len(attentions)} queries of {attentions[0][0] if attentions else "no block"}')
+    drawn = (f'the mask and {len(attentions)} queries of {attentions[0][0]}' if attentions else
+             'the mask only')
+    print(f'wrote {args.out_file}: {figure.shape[1]}x{figure.shape[0]}, {drawn}')
     result.update(attentions=attentions, figure=figure)
     return result
 

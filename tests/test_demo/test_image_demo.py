@@ -84,6 +84,25 @@ def test_query_pixels_map_to_the_model_input(seg, tmp_path):
     assert torch.equal(first.weights, expected.float())
 
 
+def test_sliding_windows_give_the_mask_without_attention(seg, tmp_path, capsys):
+    """test_cfg.mode='slide' with 32 x 32 crops at stride 24 on the 64 x 85 input: 3 x 4
+    windows (MMSeg's count: (64 - 32 + 23) // 24 + 1 rows), each with its own attention; the
+    mask is test_step's, no attention is drawn."""
+    cfg = Config.fromfile(seg['config'])
+    cfg.model.test_cfg = dict(mode='slide', crop_size=(32, 32), stride=(24, 24))
+    config = str(tmp_path / 'tiny_ade_slide.py')
+    cfg.dump(config)
+    result = demo.main([seg['image'], config, seg['checkpoint'], '--out-file',
+                        str(tmp_path / 'slide.png')])
+    segmentation = result['segmentation']
+    assert segmentation.windows == 3 * 4 and result['attentions'] == []
+    assert np.array_equal(segmentation.mask,
+                          segmentor_test_step_mask(config, seg['checkpoint'], seg['image']))
+    assert "ran on 12 sliding windows of" in capsys.readouterr().out
+    scale = panel_scale((HEIGHT, WIDTH))
+    assert cv2.imread(str(tmp_path / 'slide.png')).shape[1] == WIDTH * scale  # the mask alone
+
+
 @pytest.mark.parametrize('case,message', [
     ('missing', r"image '.*absent\.png' does not exist"),
     ('empty', r"image '.*empty\.png' is empty \(0 bytes\)"),
@@ -91,6 +110,7 @@ def test_query_pixels_map_to_the_model_input(seg, tmp_path):
     ('video_checkpoint', r"(?s)checkpoint '.*video\.pth' does not fit the model of .*tiny_ade"
      r'.*unexpected key'),
     ('query', r'query \(.*\): y=.* is outside the input'),
+    ('tta_config', r'tiny_ade_tta\.py: a test-time augmentation config \(SegTTAModel'),
 ])
 def test_bad_input_is_named(seg, tmp_path, case, message):
     image, checkpoint, extra = seg['image'], seg['checkpoint'], []
@@ -105,6 +125,14 @@ def test_bad_input_is_named(seg, tmp_path, case, message):
     elif case == 'video_checkpoint':
         checkpoint = str(tmp_path / 'video.pth')
         torch.save(dict(state_dict={'cls_head.fc_cls.weight': torch.zeros(4, 128)}), checkpoint)
+    elif case == 'tta_config':
+        config = tmp_path / 'tiny_ade_tta.py'
+        config.write_text(f"_base_ = {seg['config']!r}\n"
+                          "model = dict(_delete_=True, type='SegTTAModel', module={{_base_.model}})"
+                          "\n")
+        with pytest.raises(ValueError, match=message):
+            demo.main([image, str(config), checkpoint])
+        return
     else:
         extra = ['--query', f'{HEIGHT},3', '--out-file', str(tmp_path / 'q.png')]
     with pytest.raises(ValueError, match=message):
