@@ -9,10 +9,15 @@ of heat maps. What the sheet shows is also written, as JSON, into the hidden
 text box ``#attention-data`` (query, block, all M key weights, top keys, the
 server's time for the click), for scripts and the browser test to read back.
 """
+import collections
+import itertools
 import json
+import os
 import os.path as osp
+import tempfile
 import time
 
+import cv2
 import gradio as gr
 
 from .attention_sheet import draw_attention_sheet, draw_query_frame
@@ -22,6 +27,9 @@ CLICK_FRAME_PIXELS = 320
 SHEET_PANEL_PIXELS = 160
 SHEET_COLUMNS = 4
 DATA_ELEMENT = 'attention-data'
+# Pictures handed to Gradio stay on disk for this many later pictures (Gradio copies each
+# into its cache when the handler returns).
+KEPT_PICTURES = 64
 # Fonts the machine has: the default theme would fetch its fonts from the internet.
 LOCAL_FONTS = ['ui-sans-serif', 'system-ui', 'sans-serif']
 LOCAL_MONO_FONTS = ['ui-monospace', 'monospace']
@@ -34,7 +42,8 @@ the clicked point ringed, each frame's share of the attention in its title."""
 
 
 def enlargement(size, target):
-    """The whole factor (>= 1) that brings a side of ``size`` pixels closest to ``target``."""
+    """The whole factor (>= 1) that brings the longer side of ``size`` pixels closest to
+    ``target``."""
     return max(1, int(round(target / max(size))))
 
 
@@ -67,6 +76,25 @@ class ExplorerPage:
         for path in self.examples:
             if not osp.isfile(path):
                 raise ValueError(f'example video {path!r} does not exist')
+        self._pictures = tempfile.TemporaryDirectory(prefix='nlnet_explorer_')
+        self._numbers = itertools.count()
+        self._written = collections.deque()
+
+    def _picture(self, image):
+        """``image`` (RGB) as a PNG file of its own, for Gradio to serve.
+
+        Not a numpy output: Gradio writes those into its cache under their content's hash,
+        rewriting the file in place when the same picture comes again (the demo's cue
+        frames are alike), and a browser fetching it meanwhile gets a truncated image
+        that never loads. A file is copied into the cache only when absent, atomically.
+        """
+        path = osp.join(self._pictures.name, f'{next(self._numbers)}.png')
+        if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise RuntimeError(f'could not write {path}')
+        self._written.append(path)
+        while len(self._written) > KEPT_PICTURES:
+            os.remove(self._written.popleft())
+        return path
 
     def _show(self, features, block_name, query):
         """Outputs after choosing ``query`` (t, y, x): the clickable frame, the sheet, the JSON,
@@ -82,6 +110,7 @@ class ExplorerPage:
             enlargement(frames.shape[1:3], SHEET_PANEL_PIXELS), SHEET_COLUMNS)
         frame = draw_query_frame(frames[int(query[0])],
                                  enlargement(frames.shape[1:3], CLICK_FRAME_PIXELS), query[1:])
+        frame, sheet = self._picture(frame), self._picture(sheet)
         handler_seconds = time.perf_counter() - start
         record = dict(record, handler_seconds=handler_seconds)
         return frame, sheet, json.dumps(record), list(query), _status(record, handler_seconds)
@@ -98,6 +127,8 @@ class ExplorerPage:
         query = self.explorer.strongest_query(features, block_name)
         frame, sheet, data, query, status = self._show(features, block_name, query)
         slider = gr.update(value=query[0], maximum=len(features.frames) - 1)
+        if features.note:  # a video shorter than a clip: its frames are looped
+            status = f'{features.note}.\n\n{status}'
         return features, _label_scores(features), slider, frame, sheet, data, query, status
 
     def on_click(self, features, block_name, frame_index, event: gr.SelectData):
@@ -121,9 +152,10 @@ class ExplorerPage:
             return None
         frame_index = int(frame_index)
         on_frame = query is not None and int(query[0]) == frame_index
-        return draw_query_frame(features.frames[frame_index],
-                                enlargement(features.frames.shape[1:3], CLICK_FRAME_PIXELS),
-                                query[1:] if on_frame else None)
+        return self._picture(draw_query_frame(
+            features.frames[frame_index],
+            enlargement(features.frames.shape[1:3], CLICK_FRAME_PIXELS),
+            query[1:] if on_frame else None))
 
     def build(self):
         """The :class:`gradio.Blocks` page."""
@@ -148,13 +180,13 @@ class ExplorerPage:
                     frame_index = gr.Slider(0, 1, value=0, step=1, label='Frame to click on',
                                             elem_id='frame')
                     gr.Markdown('**Click a point** on this frame:')
-                    frame = gr.Image(show_label=False, interactive=False, type='numpy',
-                                     format='png', elem_id='query-frame', buttons=[])
+                    frame = gr.Image(show_label=False, interactive=False, type='filepath',
+                                     elem_id='query-frame', buttons=[])
                 with gr.Column(scale=2, min_width=680):
                     gr.Markdown('**Where the clicked point attends**: each frame above its '
                                 'heat map')
-                    sheet = gr.Image(show_label=False, interactive=False, type='numpy',
-                                     format='png', elem_id='attention-maps',
+                    sheet = gr.Image(show_label=False, interactive=False, type='filepath',
+                                     elem_id='attention-maps',
                                      buttons=['download', 'fullscreen'])
                     status = gr.Markdown(elem_id='attention-status')
             data = gr.Textbox(visible='hidden', elem_id=DATA_ELEMENT)

@@ -7,6 +7,7 @@ Used by the browser test and the click-latency benchmark; needs ``chromium`` and
 Selenium (the test requirements).
 """
 import json
+import os.path as osp
 import shutil
 import time
 
@@ -95,7 +96,7 @@ class ExplorerBrowser:
         before = self._script(f"var e = document.querySelector('#{DATA_ELEMENT} textarea');"
                               'return e ? e.value : null')
         self.driver.find_element('css selector', '#video-input input[type=file]').send_keys(
-            str(video))
+            osp.abspath(video))
         self._wait(lambda: self._script(
             f"var e = document.querySelector('#{DATA_ELEMENT} textarea');"
             'return e && e.value && e.value !== arguments[0]', before),
@@ -112,11 +113,12 @@ class ExplorerBrowser:
         self._wait(lambda: self._script(
             "return document.querySelector('#frame input[type=range]').value") == str(index),
             f'the slider to reach frame {index}')
-        self._wait(lambda: self._frame_settled(), 'the frame to be redrawn')
+        self._wait(self._frame_shown, 'the frame to be shown')
 
-    def _frame_settled(self):
-        return self._script("var s = document.querySelector('#query-frame .wrap');"
-                            "return !s || s.classList.contains('hide')")
+    def _frame_shown(self):
+        """The clickable frame is loaded (a replaced image has no size until it is)."""
+        return self._script("var i = document.querySelector('#query-frame img');"
+                            'return i !== null && i.complete && i.naturalWidth > 0')
 
     def click(self, y, x, scale):
         """Click model input pixel (``y``, ``x``) of the shown frame, drawn ``scale`` times
@@ -128,6 +130,7 @@ class ExplorerBrowser:
         """
         from selenium.webdriver.common.action_chains import ActionChains
 
+        self._wait(self._frame_shown, 'the frame to be shown')
         image = self.driver.find_element('css selector', '#query-frame img')
         box = self._script(
             'var r = arguments[0].getBoundingClientRect();'
