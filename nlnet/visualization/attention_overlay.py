@@ -49,8 +49,8 @@ def _arrow_colour(strength):
 
 
 def _enlarge(frame, scale):
-    return cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale),
-                      interpolation=cv2.INTER_NEAREST)
+    """Each pixel as a ``scale`` x ``scale`` block (any dtype: frames and class masks)."""
+    return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
 
 
 def heat_on_frame(frame, heat, top):
