@@ -51,6 +51,8 @@ def parse_args(argv=None):
         if getattr(args, option) < 1:
             raise ValueError(f'--{option.replace("_", "-")} must be >= 1, got '
                              f'{getattr(args, option)}')
+    if args.fps <= 0:
+        raise ValueError(f'--fps must be > 0, got {args.fps}')
     return args
 
 

@@ -116,6 +116,17 @@ def test_overlay_has_a_frame_per_clip_frame(videos, tmp_path, suffix):
         assert width == 2 * panel + GAP and height > panel
 
 
+def test_model_without_non_local_block_draws_the_labelled_clip(videos, tmp_path, capsys):
+    """The C2D twin has no block: the overlay is the clip with its labels, and a note says so."""
+    checkpoint = save_seeded_checkpoint(Config.fromfile(C2D_DEMO_CONFIG), tmp_path / 'c2d.pth')
+    result = demo.main([videos['h264'], C2D_DEMO_CONFIG, checkpoint, '--views', '1',
+                        '--out-file', str(tmp_path / 'c2d.gif')])
+    assert result['attentions'] == [] and result['images'] == CLIP_LEN
+    assert result['size'][0] == DEMO_FRAME * panel_scale((DEMO_FRAME, DEMO_FRAME))
+    assert 'has no non-local block: the clip is drawn with its labels only' in \
+        capsys.readouterr().out
+
+
 def test_given_queries_and_the_attention_drawn(videos, tmp_path):
     """--queries picks the panels' queries; each map is the block's weights for that query."""
     result = demo.main([videos['generated'], DEMO_CONFIG, videos['checkpoint'], '--views', '1',
