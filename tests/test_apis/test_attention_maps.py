@@ -6,13 +6,9 @@ import torch
 
 from nlnet import apis
 from nlnet.models.layers import NonLocalBlock
+from nlnet.ops.reference import reference_weights
 from nlnet.visualization import BlockGeometry, strongest_queries
 from nlnet.visualization.attention import box_centre
-
-try:
-    from nlnet.ops.reference import reference_weights
-except ImportError:  # before the block moved to nlnet.ops
-    from nlnet.models.layers.reference import reference_weights
 
 
 def block_and_input(sub_sample):
