@@ -45,6 +45,10 @@ associative  other dot products             :func:`.kernels.dot_product.dot_prod
 separable    concatenation                  :func:`.kernels.concatenation.concatenation_
                                             attention`: ReLU(a_i + b_j) by sorted suffix
                                             sums, O((N + M) log M).
+exported     any mode; ``impl`` not         :func:`.exported.exported_forward`: plain
+             ``'reference'``, while         ops that ONNX expresses, one graph for every
+             ``torch.onnx.export`` traces   input size (dynamic axes); the (embedded)
+             the block                      Gaussian forms the N x M weights there.
 ===========  =============================  ==============================================
 
 The tail's W_z and BatchNorm run as :func:`.kernels.output_norm.output_batch_norm`
@@ -70,6 +74,7 @@ import torch
 import torch.nn as nn
 
 from .conv_norm import ConvNorm
+from .exported import exported_forward
 from .kernels.common import autocast_dtype, records_grad
 from .kernels.concatenation import concatenation_attention
 from .kernels.dot_product import dot_product_attention, folded_dot_product, folding_saves_work
@@ -381,9 +386,12 @@ class NonLocalBlock(nn.Module):
 
     def route(self, x):
         """The name of the route (a row of the module docstring's table) that ``self(x)``
-        takes, from ``impl``, ``mode`` and x's (N, C, *S) device and shape."""
+        takes, from ``impl``, ``mode``, x's (N, C, *S) device and shape, and whether
+        ``torch.onnx.export`` is tracing the block."""
         if self.impl == 'reference':
             return 'reference'
+        if torch.onnx.is_in_onnx_export():
+            return 'exported'
         if self.mode == 'concatenation':
             return 'separable'
         grid = x.shape[2:]
@@ -463,7 +471,8 @@ class NonLocalBlock(nn.Module):
 
     _ROUTES = {'reference': reference_forward, 'projected': _projected, 'chunked': _chunked,
                'stored': _stored, 'native': _native, 'folded': _folded,
-               'associative': _associative, 'separable': _separable}
+               'associative': _associative, 'separable': _separable,
+               'exported': exported_forward}
 
     def _folded_dot_product(self, x):
         """norm(W_z y) of the dot product from x (N, C, *S) by :func:`folded_dot_product`."""

@@ -53,8 +53,8 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
                 tolerance=MAX_RELATIVE_DIFFERENCE, opset_version=None, verbose=True):
     """Export ``model`` on ``example`` to ONNX, check it and compare onnxruntime to PyTorch.
 
-    The module runs in eval mode during the export and the check (its mode is
-    restored after), without autograd.
+    The module runs in eval mode during the export and the check (each submodule's
+    mode is restored after), without autograd.
 
     Args:
         model (nn.Module): maps one tensor to a tensor or a tuple of tensors,
@@ -88,7 +88,7 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
     if not isinstance(example, torch.Tensor):
         raise ValueError(f'example must be a tensor (the one input), got {type(example)!r}')
     dynamic_axes = _checked_axes(dynamic_axes, example, exporter)
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
@@ -96,7 +96,8 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
             export = _EXPORTS[exporter]
             proto = export(model, example, out_file, dynamic_axes, len(expected), opset_version)
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
     path = None if out_file is None else os.fspath(out_file)
     if not check:
         return OnnxExport(proto, path, None)
