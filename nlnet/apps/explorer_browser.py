@@ -104,21 +104,24 @@ class ExplorerBrowser:
         return self.shown_data()
 
     def show_frame(self, index):
-        """Move the frame slider to clip frame ``index`` and wait for that frame."""
+        """Move the frame slider to clip frame ``index`` and wait until that frame is shown
+        (every picture the page sends has a file name, so a URL, of its own)."""
         from selenium.webdriver.common.keys import Keys
 
+        if self._script("return document.querySelector('#frame input[type=range]').value") \
+                == str(index):
+            return
+        before = self._frame_source()
         box = self.driver.find_element('css selector', '#frame input[type=number]')
         box.send_keys(Keys.CONTROL, 'a')
         box.send_keys(str(index), Keys.ENTER)
-        self._wait(lambda: self._script(
-            "return document.querySelector('#frame input[type=range]').value") == str(index),
-            f'the slider to reach frame {index}')
-        self._wait(self._frame_shown, 'the frame to be shown')
+        self._wait(lambda: self._frame_source() not in (None, before),
+                   f'the page to show frame {index}')
 
-    def _frame_shown(self):
-        """The clickable frame is loaded (a replaced image has no size until it is)."""
+    def _frame_source(self):
+        """The clickable frame's URL once loaded, else None."""
         return self._script("var i = document.querySelector('#query-frame img');"
-                            'return i !== null && i.complete && i.naturalWidth > 0')
+                            'return i && i.complete && i.naturalWidth ? i.src : null')
 
     def click(self, y, x, scale):
         """Click model input pixel (``y``, ``x``) of the shown frame, drawn ``scale`` times
@@ -130,13 +133,13 @@ class ExplorerBrowser:
         """
         from selenium.webdriver.common.action_chains import ActionChains
 
-        self._wait(self._frame_shown, 'the frame to be shown')
-        image = self.driver.find_element('css selector', '#query-frame img')
-        box = self._script(
-            'var r = arguments[0].getBoundingClientRect();'
-            'return [r.width, r.height, arguments[0].naturalWidth, arguments[0].naturalHeight]',
-            image)
-        width, height, natural_width, natural_height = box
+        # Size and element in one script: Gradio may swap the image in between two calls.
+        image, width, height, natural_width, natural_height = self._wait(lambda: self._script(
+            "var i = document.querySelector('#query-frame img');"
+            'if (!i || !i.complete || !i.naturalWidth) return null;'
+            'var r = i.getBoundingClientRect();'
+            'return [i, r.width, r.height, i.naturalWidth, i.naturalHeight]'),
+            'the frame to be shown')
         # Gradio maps a click back to the image's own pixels the same way (contain-fit).
         ratio = min(width / natural_width, height / natural_height, 1)
         left = (width - natural_width * ratio) / 2 + (x + 0.5) * scale * ratio
