@@ -3,7 +3,8 @@ by Selenium uploads a generated demo video, moves to a frame, clicks a point, an
 the page shows must be ``reference_weights`` of the block for that query, computed here from
 the block and its input as MMAction2's own inference caught it; the heat-map sheet the browser
 received must be the one drawn from those weights; the labels the page lists must be the
-recognizer's scores. The page's screenshot is kept as an artifact (path printed)."""
+recognizer's scores. The page's screenshot is kept as an artifact (path printed). Without the
+browser: ``--views test`` labels, and the errors the page shows."""
 import importlib.util
 import os
 import os.path as osp
@@ -108,13 +109,13 @@ def browser_on_page(page):
         server.close()
 
 
-def mmaction_view(model, video):
+def mmaction_view(model, video, pipeline=SINGLE_VIEW):
     """Scores and the block's input x as MMAction2's ``inference_recognizer`` runs the model."""
     caught = {}
     block = model.get_submodule(BLOCK)
     handle = block.register_forward_pre_hook(lambda module, args: caught.update(x=args[0]))
     try:
-        sample = inference_recognizer(model, video, Compose(SINGLE_VIEW))
+        sample = inference_recognizer(model, video, Compose(pipeline))
     finally:
         handle.remove()
     return sample.pred_score, caught['x'], block
@@ -178,6 +179,28 @@ def test_click_shows_reference_weights_of_the_query(model_and_files, browser_on_
     os.makedirs(osp.dirname(ARTIFACT), exist_ok=True)
     print(f'attention explorer screenshot: {browser.screenshot(ARTIFACT)}')
     assert cv2.imread(ARTIFACT) is not None
+
+
+def test_test_views_label_the_video_and_clicks_use_the_first_view(model_and_files):
+    """``--views test``: the labels combine the config's 10 clips x 3 crops; a click's
+    attention is that of the first view (the one whose frames the page shows)."""
+    model, checkpoint, labels, video = model_and_files
+    app = load_demo('attention_app.py')
+    explorer = app.build_page(app.parse_args([DEMO_CONFIG, checkpoint, '--label-map', labels,
+                                              '--views', 'test', '--examples'])).explorer
+    features = explorer.analyse(video)
+    scores, x, block = mmaction_view(
+        model, video, Config.fromfile(DEMO_CONFIG).test_dataloader.dataset.pipeline)
+    assert x.shape[0] == 30
+    order = scores.argsort(descending=True).tolist()
+    assert [label.index for label in features.labels] == order
+    np.testing.assert_allclose([label.score for label in features.labels], scores[order].numpy(),
+                               rtol=1e-6)
+    record, _ = explorer.attend(features, BLOCK, [7, 30, 2])
+    with torch.no_grad():
+        expected = reference_weights(block, x[:1], [7 * 16 + 3 * 4 + 0])[0, 0]
+    torch.testing.assert_close(torch.tensor(record['weights'], dtype=torch.float64),
+                               expected.double(), rtol=1e-6, atol=1e-9)
 
 
 def test_unreadable_upload_and_outside_click_are_named(page, model_and_files, tmp_path):
