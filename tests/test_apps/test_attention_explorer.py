@@ -48,7 +48,6 @@ SINGLE_VIEW = [
 
 gradio = pytest.importorskip('gradio', reason='gradio is not installed (pip install .[app])')
 BROWSER, MISSING = find_browser()
-pytestmark = pytest.mark.skipif(BROWSER is None, reason=f'no browser for the test: {MISSING}')
 
 
 def load_demo(path):
@@ -142,6 +141,7 @@ def fetched_image(browser, selector):
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
+@pytest.mark.skipif(BROWSER is None, reason=f'no browser for the test: {MISSING}')
 def test_click_shows_reference_weights_of_the_query(model_and_files, browser_on_page):
     model, _, _, video = model_and_files
     browser = browser_on_page
