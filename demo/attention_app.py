@@ -11,6 +11,7 @@ import nlnet.openmmlab  # noqa: F401,I001  (registers nlnet's models before conf
 import argparse
 import glob
 import os.path as osp
+import sys
 
 from nlnet.apis import label_names, load_model
 from nlnet.apps.attention_explorer import ExplorerPage
@@ -49,7 +50,13 @@ def build_page(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    page = build_page(args)
+    if args.top_k < 1 or args.num_keys < 1:
+        sys.exit(f'attention_app.py: error: --top-k and --num-keys must be >= 1, got '
+                 f'{args.top_k}, {args.num_keys}')
+    try:
+        page = build_page(args)
+    except ValueError as error:
+        sys.exit(f'attention_app.py: error: {error}')
     print(f'attention explorer: {args.config} with {args.checkpoint} on {args.device}; '
           f'open http://{args.host}:{args.port}')
     page.launch(args.host, args.port)

@@ -19,7 +19,8 @@ WINDOW = (1500, 1050)
 
 
 def find_browser():
-    """(chromium, chromedriver) executables, or a sentence saying which is missing."""
+    """``((chromium, chromedriver), None)`` when both are on PATH, else ``(None, reason)``
+    with a sentence naming what is missing."""
     browser = next((shutil.which(name) for name in BROWSER_NAMES if shutil.which(name)), None)
     driver = next((shutil.which(name) for name in DRIVER_NAMES if shutil.which(name)), None)
     if browser and driver:

@@ -203,6 +203,14 @@ def test_test_views_label_the_video_and_clicks_use_the_first_view(model_and_file
                                expected.double(), rtol=1e-6, atol=1e-9)
 
 
+def test_command_line_errors_name_the_file(model_and_files):
+    app = load_demo('attention_app.py')
+    c2d = DEMO_CONFIG.replace('nl-c2d', 'c2d')
+    with pytest.raises(SystemExit, match=r"attention_app.py: error: checkpoint '.*nl.pth' does "
+                       r'not fit the model of .*c2d_r18'):
+        app.main([c2d, model_and_files[1]])
+
+
 def test_unreadable_upload_and_outside_click_are_named(page, model_and_files, tmp_path):
     not_a_video = tmp_path / 'notes.mp4'
     not_a_video.write_text('not a video')
