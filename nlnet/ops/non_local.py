@@ -122,7 +122,7 @@ def _pool_kernel(pool_kernel, dim):
 def _add_residual(branch, x):
     """z = x + branch, written into ``branch`` (the block's fresh output, which no op keeps
     for backward) where it has the result's dtype: one activation-sized tensor less."""
-    if torch.result_type(branch, x) == branch.dtype:
+    if torch.promote_types(branch.dtype, x.dtype) == branch.dtype:
         return branch.add_(x)
     return x + branch
 

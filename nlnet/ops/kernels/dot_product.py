@@ -59,15 +59,14 @@ class _AugmentedMeanGram(torch.autograd.Function):
 def _augmented_mean_gram(x):
     """(B, C, M) -> G~ = 1/M sum_j x~_j x~_j^T, (B, C + 1, C + 1), with x~ = [x; 1]."""
     batch, channels, num_keys = x.shape
-    gram = x.new_empty(batch, channels + 1, channels + 1)
     # alpha divides in the GEMM's accumulator: the sum itself may leave float16's range.
-    torch.baddbmm(x.new_zeros(()).expand(batch, channels, channels), x, x.transpose(1, 2),
-                  beta=0, alpha=1 / num_keys, out=gram[:, :channels, :channels])
+    gram = torch.baddbmm(x.new_zeros(()).expand(batch, channels, channels), x, x.transpose(1, 2),
+                         beta=0, alpha=1 / num_keys)
     means = x.mean(-1)
-    gram[:, :channels, channels] = means
-    gram[:, channels, :channels] = means
-    gram[:, channels, channels] = 1
-    return gram
+    # Assembled by cat, not written into slices of one buffer: torch.compile traces no
+    # GEMM whose out= is a strided view (a graph break per call).
+    return torch.cat([torch.cat([gram, means[:, :, None]], dim=2),
+                      torch.cat([means, means.new_ones(batch, 1)], dim=1)[:, None]], dim=1)
 
 
 def _augmented(weight, bias):
