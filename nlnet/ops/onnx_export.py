@@ -67,7 +67,9 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
             graph, by name, e.g. ``{0: 'batch'}`` or ``{0: 'batch', 2: 'time'}``.
             With the dynamo exporter an axis is at most :data:`DYNAMIC_AXIS_MAX`
             and the example's size on it at least 2 (the export would specialise
-            the graph to a size of 1).
+            the graph to a size of 1); an axis the network specialises (a Python
+            branch on it, a size of 1 after its strides), which the exporter
+            fixes without a word, is an error.
         check (bool): run ``onnx.checker`` and onnxruntime (CPU) on ``example``
             and compare with the module's eager output.
         exporter (str): ``'dynamo'`` (default) or ``'torchscript'``, see
@@ -80,8 +82,10 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
         OnnxExport: the model, its path and the max relative difference.
 
     Raises:
-        ValueError: a bad argument (naming it).
-        OnnxMismatchError: onnxruntime's output differs by more than ``tolerance``.
+        ValueError: a bad argument (naming it), or a dynamic axis fixed in the graph
+            (then nothing is written).
+        OnnxMismatchError: onnxruntime's output differs by more than ``tolerance``
+            (the file is written, for inspection).
     """
     if exporter not in EXPORTERS:
         raise ValueError(f'exporter must be one of {EXPORTERS}, got {exporter!r}')
@@ -94,11 +98,14 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
         with torch.no_grad():
             expected = _outputs(model(example))
             export = _EXPORTS[exporter]
-            proto = export(model, example, out_file, dynamic_axes, len(expected), opset_version)
+            proto, save = export(model, example, dynamic_axes, len(expected), opset_version)
     finally:
         for module, training in modes:
             module.training = training
     path = None if out_file is None else os.fspath(out_file)
+    _check_dynamic(proto, dynamic_axes, example, path)
+    if path is not None:
+        save(path)
     if not check:
         return OnnxExport(proto, path, None)
     import onnx
@@ -160,11 +167,25 @@ def _checked_axes(dynamic_axes, example, exporter):
     return dict(dynamic_axes)
 
 
+def _check_dynamic(proto, dynamic_axes, example, path):
+    """Refuse a graph whose input kept a dynamic axis fixed: the dynamo exporter fixes an
+    axis silently where the network specialises it, e.g. to a size that is 1 inside it."""
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    fixed = {axis: name for axis, name in dynamic_axes.items() if not dims[axis].dim_param}
+    if fixed:
+        raise ValueError(f'ONNX {path or "model"}: the exporter fixed the dynamic axes '
+                         f'{fixed} to the example\'s sizes '
+                         f'{[example.shape[axis] for axis in fixed]}: the network specialises '
+                         'them there (e.g. a size of 1 after its strides); export with a larger '
+                         'example on those axes')
+
+
 def _output_names(num_outputs):
     return ['output'] if num_outputs == 1 else [f'output{i}' for i in range(num_outputs)]
 
 
-def _export_dynamo(model, example, out_file, dynamic_axes, num_outputs, opset_version):
+def _export_dynamo(model, example, dynamic_axes, num_outputs, opset_version):
+    """The ModelProto and a function writing it to a path."""
     dynamic_shapes = None
     if dynamic_axes:
         dynamic_shapes = ({axis: torch.export.Dim(name, max=DYNAMIC_AXIS_MAX)
@@ -173,12 +194,10 @@ def _export_dynamo(model, example, out_file, dynamic_axes, num_outputs, opset_ve
                                 output_names=_output_names(num_outputs),
                                 dynamic_shapes=dynamic_shapes, opset_version=opset_version,
                                 verbose=False)
-    if out_file is not None:
-        program.save(os.fspath(out_file))
-    return program.model_proto
+    return program.model_proto, program.save
 
 
-def _export_torchscript(model, example, out_file, dynamic_axes, num_outputs, opset_version):
+def _export_torchscript(model, example, dynamic_axes, num_outputs, opset_version):
     import onnx
     buffer = io.BytesIO()
     names = _output_names(num_outputs)
@@ -186,9 +205,7 @@ def _export_torchscript(model, example, out_file, dynamic_axes, num_outputs, ops
                       output_names=names, opset_version=opset_version,
                       dynamic_axes={INPUT_NAME: dynamic_axes} if dynamic_axes else None)
     proto = onnx.load_from_string(buffer.getvalue())
-    if out_file is not None:
-        onnx.save(proto, os.fspath(out_file))
-    return proto
+    return proto, lambda path: onnx.save(proto, path)
 
 
 _EXPORTS = {'dynamo': _export_dynamo, 'torchscript': _export_torchscript}

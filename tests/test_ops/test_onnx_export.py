@@ -100,6 +100,23 @@ def test_dynamo_export_keeps_batch_and_time_dynamic(tmp_path, capsys):
     _assert_every_mode_matches(model, torch.randn(3, CHANNELS, 6, 5, 4), out_file)
 
 
+class _BranchOnTime(nn.Module):
+
+    def forward(self, x):
+        return 2 * x if x.shape[2] == 4 else x
+
+
+def test_a_dynamic_axis_the_network_fixes_is_an_error(tmp_path):
+    # The dynamo exporter fixes such an axis without a word (NL-I3D's time at 8 frames,
+    # 1 after its strides, was one).
+    out_file = tmp_path / 'fixed.onnx'
+    with pytest.raises(ValueError, match=r"the exporter fixed the dynamic axes \{2: 'time'\} "
+                       r"to the example's sizes \[4\]"):
+        export_onnx(_BranchOnTime(), torch.randn(2, 3, 4), out_file,
+                    dynamic_axes={0: 'batch', 2: 'time'})
+    assert not out_file.exists()
+
+
 class _RouteRecorder(nn.Module):
 
     def __init__(self, block):
