@@ -19,12 +19,20 @@ OUTLINE_COLOUR = (0, 0, 0)
 TITLE_HEIGHT = 18
 GAP = 6
 BACKGROUND = 255
+QUERY_TITLE_BACKGROUND = (255, 214, 140)
 
 
-def upscale(frame, scale):
-    """Nearest-neighbour enlargement by an integer ``scale``: a model pixel stays a square."""
+def resize(frame, scale):
+    """``frame`` enlarged by a whole ``scale`` >= 1 (nearest neighbour: a model pixel stays a
+    square) or shrunk by a ``scale`` < 1 (area averaging)."""
     height, width = frame.shape[:2]
-    return cv2.resize(frame, (width * scale, height * scale), interpolation=cv2.INTER_NEAREST)
+    if scale >= 1:
+        if scale != int(scale):
+            raise ValueError(f'an enlarging scale must be a whole number, got {scale}')
+        return cv2.resize(frame, (width * int(scale), height * int(scale)),
+                          interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(frame, (round(width * scale), round(height * scale)),
+                      interpolation=cv2.INTER_AREA)
 
 
 def colour_heat(heat, top):
@@ -37,7 +45,7 @@ def colour_heat(heat, top):
 def mark_query(panel, query_yx, scale):
     """A white ring with a black outline centred on input pixel ``query_yx`` of ``panel``."""
     centre = (int((query_yx[1] + 0.5) * scale), int((query_yx[0] + 0.5) * scale))
-    radius = max(4, scale)
+    radius = max(4, int(scale))
     cv2.circle(panel, centre, radius + 2, OUTLINE_COLOUR, 2, cv2.LINE_AA)
     cv2.circle(panel, centre, radius, QUERY_COLOUR, 2, cv2.LINE_AA)
     cv2.circle(panel, centre, 2, QUERY_COLOUR, -1, cv2.LINE_AA)
@@ -64,9 +72,10 @@ def key_frames(box_t, num_frames):
     return [t for t in range(num_frames) if start <= t + 0.5 < stop]
 
 
-def titled(panel, title):
-    """``panel`` under a white strip holding ``title``."""
-    strip = np.full((TITLE_HEIGHT, panel.shape[1], 3), BACKGROUND, np.uint8)
+def titled(panel, title, background=(BACKGROUND, ) * 3):
+    """``panel`` under a strip holding ``title``."""
+    strip = np.empty((TITLE_HEIGHT, panel.shape[1], 3), np.uint8)
+    strip[:] = background
     cv2.putText(strip, title, (2, TITLE_HEIGHT - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                 OUTLINE_COLOUR, 1, cv2.LINE_AA)
     return np.concatenate([strip, panel])
@@ -86,21 +95,25 @@ def tile(panels, columns):
 
 
 def frame_shares(weights, geometry):
-    """The query's attention on each clip frame: the summed weight of the key cells whose
-    time range holds it (frames pooled into one key cell share that cell's sum; a frame
-    that pooling dropped gets 0). A list of T floats; video blocks only."""
+    """The query's attention on each clip frame, summing to the weights' total over the
+    frames: a key cell's weight is split evenly among the clip frames its time range
+    covers (several where the block's grid is coarser in time than the clip); a frame
+    that pooling dropped gets 0. A list of T floats; video blocks only."""
     per_slice = weights.detach().float().cpu().reshape(geometry.key_grid).flatten(1).sum(1)
     frames_per_slice = geometry.pool_kernel[0] * geometry.scale[0]
-    shares = []
-    for t in range(geometry.input_size[0]):
-        key_t = int(t // frames_per_slice)
-        shares.append(float(per_slice[key_t]) if key_t < len(per_slice) else 0.0)
+    shares = [0.0] * geometry.input_size[0]
+    for key_t, weight in enumerate(per_slice.tolist()):
+        covered = key_frames([key_t * frames_per_slice, (key_t + 1) * frames_per_slice],
+                             len(shares))
+        for t in covered:
+            shares[t] += weight / len(covered)
     return shares
 
 
 def draw_attention_sheet(frames, heat, query, keys, shares, scale, columns=4):
     """Every clip frame above the query's heat map on it, its top keys boxed and numbered
-    on both, the query ringed on its frame.
+    on both, the query ringed on its frame (whose title is orange), each frame's share of
+    the attention in its title.
 
     Args:
         frames (np.ndarray): (T, H, W, 3) uint8 RGB, the model's input.
@@ -110,7 +123,7 @@ def draw_attention_sheet(frames, heat, query, keys, shares, scale, columns=4):
         keys (list[dict]): top keys, heaviest first, from
             :func:`nlnet.visualization.attention.top_keys` (``box`` per axis t, y, x).
         shares (list[float]): T, each frame's attention from :func:`frame_shares`.
-        scale (int): enlargement of each frame.
+        scale (float): each frame's size on the sheet: a whole enlargement, or < 1.
         columns (int): frames per row.
 
     Returns:
@@ -118,8 +131,8 @@ def draw_attention_sheet(frames, heat, query, keys, shares, scale, columns=4):
         and its heat map.
     """
     top = float(heat.max())
-    shown = [upscale(frame, scale) for frame in frames]
-    maps = [colour_heat(upscale(plane, scale), top) for plane in heat]
+    shown = [resize(frame, scale) for frame in frames]
+    maps = [colour_heat(resize(plane, scale), top) for plane in heat]
     for rank, key in enumerate(keys, start=1):
         for t in key_frames(key['box'][0], len(frames)):
             mark_key(shown[t], key['box'][1:], rank, scale)
@@ -129,15 +142,16 @@ def draw_attention_sheet(frames, heat, query, keys, shares, scale, columns=4):
     mark_query(maps[query_frame], query[1:], scale)
     panels = [np.concatenate([frame, np.full((GAP // 2, frame.shape[1], 3), BACKGROUND, np.uint8),
                               heat_map]) for frame, heat_map in zip(shown, maps)]
-    titles = [f't={t}: {100 * share:.1f} %{"  (query)" if t == query_frame else ""}'
-              for t, share in enumerate(shares)]
-    return tile([titled(panel, title) for panel, title in zip(panels, titles)],
-                min(columns, len(panels)))
+    titled_panels = [
+        titled(panel, f't={t}: {100 * share:.1f} %',
+               QUERY_TITLE_BACKGROUND if t == query_frame else (BACKGROUND, ) * 3)
+        for t, (panel, share) in enumerate(zip(panels, shares))]
+    return tile(titled_panels, min(columns, len(panels)))
 
 
 def draw_query_frame(frame, scale, query_yx=None):
     """The frame the user clicks on, enlarged, with the current query marked if it lies there."""
-    panel = upscale(frame, scale)
+    panel = resize(frame, scale)
     if query_yx is not None:
         mark_query(panel, query_yx, scale)
     return panel
