@@ -105,7 +105,8 @@ def main(argv=None):
     import numpy as np
     import torch
 
-    from nlnet.apps.attention_explorer import CLICK_FRAME_PIXELS, enlargement
+    from nlnet.apps.attention_explorer import CLICK_FRAME_PIXELS
+    from nlnet.apps.attention_sheet import enlargement
     from nlnet.apps.explorer_browser import ExplorerBrowser, find_browser
 
     found, missing = find_browser()

@@ -20,14 +20,11 @@ import time
 import cv2
 import gradio as gr
 
-from .attention_sheet import draw_attention_sheet, draw_query_frame
+from .attention_sheet import (draw_attention_sheet, draw_query_frame, enlargement,
+                              sheet_layout)
 
-# Target sizes in screen pixels; a small frame is enlarged by a whole factor to about these.
+# The clickable frame: a small frame is enlarged by a whole factor to about this width.
 CLICK_FRAME_PIXELS = 320
-# The sheet: frames a row and panel size, for clips of up to 8 frames and for longer ones
-# (NL-I3D's 32 frames on 4 rows of 8 rather than 8 rows of 4 large panels).
-SHORT_CLIP = 8
-SHEET_LAYOUTS = {True: dict(pixels=160, columns=4), False: dict(pixels=112, columns=8)}
 DATA_ELEMENT = 'attention-data'
 # Pictures handed to Gradio stay on disk for this many later pictures (Gradio copies each
 # into its cache when the handler returns).
@@ -42,21 +39,6 @@ there across all frames: the heat map of the point's weights f(x_i, x_j)/C(x) ov
 block's keys (one colour scale for all frames), the top keys boxed and numbered (1: heaviest),
 the clicked point ringed (its frame's title in orange), each frame's share of the attention in
 its title."""
-
-
-def enlargement(size, target):
-    """The whole factor (>= 1) that brings the longer side of ``size`` pixels closest to
-    ``target``."""
-    return max(1, int(round(target / max(size))))
-
-
-def sheet_layout(size, num_frames):
-    """(scale, columns) of the sheet for frames of ``size`` (H, W): small frames enlarged by
-    a whole factor, large ones shrunk to the panel size."""
-    layout = SHEET_LAYOUTS[num_frames <= SHORT_CLIP]
-    if max(size) <= layout['pixels']:
-        return enlargement(size, layout['pixels']), layout['columns']
-    return layout['pixels'] / max(size), layout['columns']
 
 
 def _label_scores(features):

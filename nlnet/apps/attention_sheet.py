@@ -20,6 +20,25 @@ TITLE_HEIGHT = 18
 GAP = 6
 BACKGROUND = 255
 QUERY_TITLE_BACKGROUND = (255, 214, 140)
+# The sheet: frames a row and panel size, for clips of up to 8 frames and for longer ones
+# (NL-I3D's 32 frames on 4 rows of 8 rather than 8 rows of 4 large panels).
+SHORT_CLIP = 8
+SHEET_LAYOUTS = {True: dict(pixels=160, columns=4), False: dict(pixels=112, columns=8)}
+
+
+def enlargement(size, target):
+    """The whole factor (>= 1) that brings the longer side of ``size`` pixels closest to
+    ``target``."""
+    return max(1, int(round(target / max(size))))
+
+
+def sheet_layout(size, num_frames):
+    """(scale, columns) of the sheet for frames of ``size`` (H, W): small frames enlarged by
+    a whole factor, large ones shrunk to the panel size."""
+    layout = SHEET_LAYOUTS[num_frames <= SHORT_CLIP]
+    if max(size) <= layout['pixels']:
+        return enlargement(size, layout['pixels']), layout['columns']
+    return layout['pixels'] / max(size), layout['columns']
 
 
 def resize(frame, scale):
