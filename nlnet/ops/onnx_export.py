@@ -12,6 +12,7 @@ module's own (eager) forward. ``onnx``, ``onnxscript`` and ``onnxruntime`` are
 imported only here, when called: they are deployment requirements, not nlnet.ops'.
 """
 import dataclasses
+import importlib
 import io
 import os
 
@@ -108,7 +109,7 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
         save(path)
     if not check:
         return OnnxExport(proto, path, None)
-    import onnx
+    onnx = _deployment_module('onnx')
     onnx.checker.check_model(proto)
     actual = run_onnxruntime(proto, example)
     difference = max(relative_difference(a, e) for a, e in zip(actual, expected))
@@ -125,7 +126,7 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
 def run_onnxruntime(model, example):
     """Outputs of the ONNX ``model`` (ModelProto or path) in onnxruntime on the CPU for the
     one input ``example``, as tensors."""
-    import onnxruntime
+    onnxruntime = _deployment_module('onnxruntime')
     source = (os.fspath(model) if isinstance(model, (str, os.PathLike)) else
               model.SerializeToString())
     session = onnxruntime.InferenceSession(source, providers=['CPUExecutionProvider'])
@@ -139,6 +140,15 @@ def relative_difference(actual, expected):
     error = (actual - expected).abs().max().item()
     scale = expected.abs().max().item()
     return error / scale if scale > 0 else error
+
+
+def _deployment_module(name):
+    """``onnx``, ``onnxscript`` or ``onnxruntime``, or an error saying how to install them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(f'ONNX export needs {name}: pip install onnx onnxscript onnxruntime '
+                          '(the pinned versions are in requirements/tests.txt)') from error
 
 
 def _outputs(output):
@@ -186,6 +196,7 @@ def _output_names(num_outputs):
 
 def _export_dynamo(model, example, dynamic_axes, num_outputs, opset_version):
     """The ModelProto and a function writing it to a path."""
+    _deployment_module('onnxscript')  # the dynamo exporter's translator
     dynamic_shapes = None
     if dynamic_axes:
         dynamic_shapes = ({axis: torch.export.Dim(name, max=DYNAMIC_AXIS_MAX)
@@ -198,7 +209,7 @@ def _export_dynamo(model, example, dynamic_axes, num_outputs, opset_version):
 
 
 def _export_torchscript(model, example, dynamic_axes, num_outputs, opset_version):
-    import onnx
+    onnx = _deployment_module('onnx')
     buffer = io.BytesIO()
     names = _output_names(num_outputs)
     torch.onnx.export(model, (example, ), buffer, dynamo=False, input_names=[INPUT_NAME],
