@@ -73,6 +73,7 @@ import math
 import torch
 import torch.nn as nn
 
+from . import autotune
 from .conv_norm import ConvNorm
 from .exported import exported_forward
 from .kernels.common import autocast_dtype, records_grad
@@ -203,7 +204,9 @@ class NonLocalBlock(nn.Module):
             fused attention backward); ``chunked``, ``native`` or ``stored``
             force one on any device. ``reference``, for every mode, runs
             :func:`.reference.reference_forward`, the paper's form with the
-            N x M weights.
+            N x M weights. With :func:`.autotune.set_autotune` on, ``auto``
+            instead times the exact routes at each new input key and takes
+            the fastest (opt-in, as ``torch.backends.cudnn.benchmark``).
 
     Shape:
         input and output: (N, C, *S) with len(S) == dim.
@@ -387,21 +390,31 @@ class NonLocalBlock(nn.Module):
     def route(self, x):
         """The name of the route (a row of the module docstring's table) that ``self(x)``
         takes, from ``impl``, ``mode``, x's (N, C, *S) device and shape, and whether
-        ``torch.onnx.export`` is tracing the block."""
+        ``torch.onnx.export`` is tracing the block. With :func:`.autotune.set_autotune`
+        on, ``impl='auto'`` takes the exact route measured fastest at x's key (the first
+        call at a key times them); otherwise the fixed rules of :meth:`rule_route`."""
         if self.impl == 'reference':
             return 'reference'
         if torch.onnx.is_in_onnx_export():
             return 'exported'
+        if self.impl == 'auto' and autotune.applies(x):
+            return autotune.tuned_route(self._autotune_key(x), self._exact_routes(x),
+                                        functools.partial(self._trial, x), self,
+                                        _MAX_STORED_WEIGHTS * x.numel() * x.element_size())
+        return self.rule_route(x)
+
+    def rule_route(self, x):
+        """The route of the fixed rules (autotune off), from ``impl``, ``mode``, x's device
+        and shape: the same on every machine."""
+        if self.impl == 'reference':
+            return 'reference'
         if self.mode == 'concatenation':
             return 'separable'
         grid = x.shape[2:]
-        key_grid = [s // k for s, k in zip(grid, self.pool_kernel)] if self.sub_sample else grid
+        key_grid = self._key_grid(grid)
         if self.mode == 'dot_product':
-            # Folding needs every query to see every key and phi, g to embed the (pooled) input.
-            folds = (self.scope == 'spacetime'
-                     and not (self.sub_sample and self.pool_position == 'after')
-                     and folding_saves_work(self.in_channels, self.inter_channels,
-                                            math.prod(grid), math.prod(key_grid)))
+            folds = self._can_fold() and folding_saves_work(
+                self.in_channels, self.inter_channels, math.prod(grid), math.prod(key_grid))
             return 'folded' if folds else 'associative'
         if self.impl != 'auto':
             route = self.impl
@@ -410,13 +423,69 @@ class NonLocalBlock(nn.Module):
         else:
             # The plain Gaussian's weights are kept where they take at most
             # _MAX_STORED_WEIGHTS times the input's memory.
-            keys_per_query = {'spacetime': math.prod(key_grid), 'space': math.prod(key_grid[1:]),
-                              'time': key_grid[0]}[self.scope]
-            route = ('stored' if self.mode == 'gaussian'
-                     and keys_per_query <= _MAX_STORED_WEIGHTS * self.in_channels else 'chunked')
+            route = ('stored' if self.mode == 'gaussian' and self._keys_per_query(key_grid)
+                     <= _MAX_STORED_WEIGHTS * self.in_channels else 'chunked')
         if route == 'chunked' and self.mode == 'embedded_gaussian' and not self.sub_sample:
             return 'projected'
         return route
+
+    def _key_grid(self, grid):
+        """The grid of the keys: the input's, pooled when sub-sampling."""
+        return [s // k for s, k in zip(grid, self.pool_kernel)] if self.sub_sample else grid
+
+    def _keys_per_query(self, key_grid):
+        """How many keys each query attends to in the block's scope."""
+        return {'spacetime': math.prod(key_grid), 'space': math.prod(key_grid[1:]),
+                'time': key_grid[0]}[self.scope]
+
+    def _can_fold(self):
+        """Whether the dot product can take route ``folded``: every query sees every key,
+        and phi, g embed the (pooled) input."""
+        return self.scope == 'spacetime' and not (self.sub_sample and self.pool_position == 'after')
+
+    # Autotune (:mod:`.autotune`) ---------------------------------------------------------------
+
+    def _autotune_key(self, x):
+        """The :class:`.autotune.RouteKey` of a call on x (N, C, *S)."""
+        device = x.device.type
+        autocast = (torch.get_autocast_dtype(device) if torch.amp.is_autocast_available(device)
+                    and torch.is_autocast_enabled(device) else None)
+        return autotune.RouteKey(
+            mode=self.mode, shape=tuple(x.shape), inter_channels=self.inter_channels,
+            sub_sample=self.sub_sample, pool_kernel=self.pool_kernel,
+            pool_position=self.pool_position, scope=self.scope, dtype=x.dtype, device=x.device,
+            grad=records_grad(x, *self.parameters()), autocast=autocast)
+
+    def _exact_routes(self, x):
+        """{route: bytes of the N x M tensors it forms} for every route exact for this block
+        on x (``exported`` is for export only): the candidates autotune times."""
+        pairs = x.shape[0] * math.prod(x.shape[2:]) * self._keys_per_query(
+            self._key_grid(x.shape[2:]))
+        itemsize = x.element_size()
+        if self.mode == 'concatenation':
+            # reference_forward concatenates (B, 2C', N, M) pairs and keeps them for backward.
+            return {'separable': 0, 'reference': 4 * self.inter_channels * pairs * itemsize}
+        # The reference's logits and weights, and what autograd keeps of them.
+        routes = {'reference': 3 * pairs * itemsize}
+        if self.mode == 'dot_product':
+            routes.update({'associative': 0, **({'folded': 0} if self._can_fold() else {})})
+            return routes
+        routes.update(chunked=0, native=0)
+        if self.mode == 'embedded_gaussian' and not self.sub_sample:
+            routes['projected'] = 0
+        # Its weights, in float32 at least, where autograd records (else the fused kernel).
+        records = records_grad(x, *self.parameters())
+        routes['stored'] = pairs * max(itemsize, 4) if records else 0
+        return routes
+
+    def _trial(self, x, route):
+        """One call of ``route`` on x as the block would run it, for autotune to time: on a
+        copy of x, with the backward where autograd records, no gradient accumulated."""
+        inputs = x.detach().requires_grad_(x.requires_grad)
+        out = self._ROUTES[route](self, inputs)
+        leaves = [t for t in (inputs, *self.parameters()) if t.requires_grad]
+        if out.requires_grad and leaves:
+            torch.autograd.grad(out, leaves, torch.ones_like(out), allow_unused=True)
 
     # Routes: each gives z = norm(W_z y) + x of x (N, C, *S) ----------------------------------
 
