@@ -138,8 +138,10 @@ def main(argv=None):
                     browser.show_frame(t)
                     shown_frame = t
                 record, seconds = browser.click(y, x, scale)
-                if record['query'] != [float(t), float(y), float(x)]:
-                    raise RuntimeError(f'clicked {(t, y, x)}, the page shows {record["query"]}')
+                # At 1:1 a click may land one pixel off (ExplorerBrowser.click).
+                shown = record['query']
+                if shown[0] != t or abs(shown[1] - y) > 1 or abs(shown[2] - x) > 1:
+                    raise RuntimeError(f'clicked {(t, y, x)}, the page shows {shown}')
                 attend.append(record['seconds'])
                 handler.append(record['handler_seconds'])
                 in_browser.append(seconds)

@@ -128,23 +128,32 @@ class ExplorerBrowser:
         """Click model input pixel (``y``, ``x``) of the shown frame, drawn ``scale`` times
         enlarged, and wait for the page's answer.
 
+        The click goes to the middle of the pixel's ``scale`` x ``scale`` square on the
+        image, in whole viewport pixels, so a pixel drawn 2 or more times enlarged is hit
+        exactly; one drawn at 1:1 may be missed by one where the image sits at half a
+        screen pixel.
+
         Returns:
             tuple[dict, float]: the shown attention and the seconds from the click until
             the page showed it (measured in the browser, by ``performance.now``).
         """
-        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
-        # Size and element in one script: Gradio may swap the image in between two calls.
-        image, width, height, natural_width, natural_height = self._wait(lambda: self._script(
-            "var i = document.querySelector('#query-frame img');"
-            'if (!i || !i.complete || !i.naturalWidth) return null;'
-            'var r = i.getBoundingClientRect();'
-            'return [i, r.width, r.height, i.naturalWidth, i.naturalHeight]'),
+        # Element and geometry in one script: Gradio may swap the image between two calls.
+        image, left, top, width, height, natural_width, natural_height = self._wait(
+            lambda: self._script(
+                "var i = document.querySelector('#query-frame img');"
+                'if (!i || !i.complete || !i.naturalWidth) return null;'
+                'var r = i.getBoundingClientRect();'
+                'return [i, r.left, r.top, r.width, r.height, i.naturalWidth, i.naturalHeight]'),
             'the frame to be shown')
-        # Gradio maps a click back to the image's own pixels the same way (contain-fit).
+        # Gradio maps a click back to the image's own pixels as round((client - offset) /
+        # ratio), the image fitted into its box (contain) and centred.
         ratio = min(width / natural_width, height / natural_height, 1)
-        left = (width - natural_width * ratio) / 2 + (x + 0.5) * scale * ratio
-        top = (height - natural_height * ratio) / 2 + (y + 0.5) * scale * ratio
+        offset_x = left + (width - natural_width * ratio) / 2
+        offset_y = top + (height - natural_height * ratio) / 2
+        client_x = round(offset_x + (x * scale + scale // 2) * ratio)
+        client_y = round(offset_y + (y * scale + scale // 2) * ratio)
         # Answered: the JSON has changed and the new heat-map sheet has loaded.
         self._script(
             f"var e = document.querySelector('#{DATA_ELEMENT} textarea');"
@@ -158,8 +167,10 @@ class ExplorerBrowser:
             '      window.__explorerAnswered = performance.now(); } else {'
             '      requestAnimationFrame(poll); } };'
             '  requestAnimationFrame(poll); }, {once: true});', image)
-        ActionChains(self.driver).move_to_element_with_offset(
-            image, round(left - width / 2), round(top - height / 2)).click().perform()
+        actions = ActionBuilder(self.driver)
+        actions.pointer_action.move_to_location(client_x, client_y)
+        actions.pointer_action.click()
+        actions.perform()
         self._wait(lambda: self._script('return window.__explorerAnswered'),
                    f'the answer to a click at y={y}, x={x}')
         seconds = self._script(
