@@ -20,6 +20,21 @@ the libraries, then:
 mmcv cases whose estimated memory exceeds ``--mmcv-mem-limit-gb`` are not run;
 the record says why.
 
+Implementations (columns), each in its own process:
+
+* ``nlnet``: ``NonLocalBlock`` as shipped, ``impl='auto'`` by its fixed rules (the
+  record names the route, :meth:`NonLocalBlock.rule_route`);
+* ``nlnet_autotune``: the same block with ``nlnet.ops.set_autotune(True)`` (default
+  memory budget): the first full-size call times the exact routes (``tune_seconds``,
+  each route's best time in ``tuned``) and the timed passes run the fastest;
+* ``mmcv``: mmcv's ``NonLocal2d/3d`` (the explicit N x M forms);
+* with ``--compile``, ``nlnet_compiled`` and ``mmcv_compiled``: the same modules
+  through ``torch.compile`` (inductor, static shapes). Their first full-size pass
+  compiles (``compile_seconds``, not in the timed passes); the record has the
+  compiled output's largest difference from eager's, relative to eager's largest
+  value (``max_rel_diff_vs_eager``). The driver also prints, for one small block per
+  route, ``torch._dynamo.explain``'s graph and graph-break counts.
+
 Cases (fp32, forward+backward of one block, BN after W_z):
 
 * (a) (1, 512, 64, 128), no sub-sampling, N = M = 8192: MMSeg's NLHead at a
@@ -27,11 +42,12 @@ Cases (fp32, forward+backward of one block, BN after W_z):
 * (b) (2, 512, 8, 28, 28), sub-sampled, N = 6272, M = 1568: NL-I3D res3;
 * (c) (2, 1024, 8, 14, 14), sub-sampled, N = 1568, M = 392: NL-I3D res4.
 
-The default (cases a and b, 3 timed passes) takes about 3 minutes on 2 idle
+The default (cases a and b, 3 timed passes) takes about 4 minutes on 2 idle
 cores, most of it mmcv's explicit forms; ``--cases a b c`` adds res4, and
 ``--repeats`` more passes. Examples::
 
     flock /tmp/nlnet-bench.lock python benchmarks/bench_non_local.py --json bench.json
+    python benchmarks/bench_non_local.py --compile --cases a --budget-s 1500
     python benchmarks/bench_non_local.py --cases a b c --repeats 5
     python benchmarks/bench_non_local.py --cases a --modes embedded_gaussian --repeats 5
     python benchmarks/bench_non_local.py --device cuda
@@ -49,7 +65,9 @@ from _measure import PeakMemory, attention_train_flops, sync
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
-IMPLS = ('nlnet', 'mmcv')
+IMPLS = ('nlnet', 'nlnet_autotune', 'mmcv', 'nlnet_compiled', 'mmcv_compiled')
+DEFAULT_IMPLS = IMPLS[:3]
+COMPILED_IMPLS = IMPLS[3:]
 # name: (input shape, sub_sample, use_scale, what it stands for)
 CASES = {
     'a': ((1, 512, 64, 128), False, True, 'MMSeg NLHead at a 512x1024 crop'),
@@ -120,20 +138,19 @@ def build_module(impl, case, mode):
     import torch
     shape, sub_sample, use_scale, _ = CASES[case]
     dim = len(shape) - 2
-    norm_cfg = dict(type=f'BN{dim}d')
     torch.manual_seed(0)
     if impl == 'mmcv':
         from mmcv.cnn.bricks.non_local import NonLocal2d, NonLocal3d
         cls = NonLocal2d if dim == 2 else NonLocal3d
         module = cls(shape[1], mode=mode, sub_sample=sub_sample, use_scale=use_scale,
-                     norm_cfg=norm_cfg)
+                     norm_cfg=dict(type=f'BN{dim}d'))
     else:
         sys.path.insert(0, ROOT)
         from nlnet.ops.non_local import NonLocalBlock
 
-        # pool_position='after' computes exactly mmcv's function.
+        # pool_position='after' computes exactly mmcv's function; BatchNorm{dim}d by default.
         module = NonLocalBlock(shape[1], dim=dim, mode=mode, sub_sample=sub_sample,
-                               use_scale=use_scale, pool_position='after', norm_cfg=norm_cfg)
+                               use_scale=use_scale, pool_position='after')
     # Non-trivial weights: a fresh block's output branch is zero.
     with torch.no_grad():
         module.conv_out.norm.weight.fill_(1.0)
@@ -152,17 +169,40 @@ def run_worker(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     shape = CASES[args.case][0]
-    module = build_module(args.impl, args.case, args.mode).to(device).train()
-
-    # Warm-up on a small grid: library initialisation is not the operator's memory.
-    small = list(shape[:2]) + [max(1, s // 4) for s in shape[2:]]
-    _fwd_bwd(module, torch.randn(small, device=device, requires_grad=True),
-             torch.randn(small, device=device))
-    sync(device)
+    source, _, variant = args.impl.partition('_')
+    module = build_module(source, args.case, args.mode).to(device).train()
+    eager = module
+    if variant == 'autotune':
+        from nlnet.ops import set_autotune
+        set_autotune(True)
+    elif variant == 'compiled':
+        module = torch.compile(module, dynamic=False)
 
     x = torch.randn(shape, device=device, requires_grad=True)
     grad_out = torch.randn(shape, device=device)
     record = dict(threads=torch.get_num_threads())
+    if variant == 'compiled':
+        # The warm-up is the full-size compile (a small grid would be another graph).
+        start = time.perf_counter()
+        _fwd_bwd(module, x, grad_out)
+        sync(device)
+        record['compile_seconds'] = time.perf_counter() - start
+        got, want = module(x).detach(), eager(x).detach()
+        record['max_rel_diff_vs_eager'] = float((got - want).abs().max() / want.abs().max())
+        del got, want
+    else:
+        # Warm-up on a small grid: library initialisation is not the operator's memory.
+        small = list(shape[:2]) + [max(1, s // 4) for s in shape[2:]]
+        _fwd_bwd(module, torch.randn(small, device=device, requires_grad=True),
+                 torch.randn(small, device=device))
+        sync(device)
+    if source == 'nlnet' and variant != 'compiled':
+        start = time.perf_counter()
+        record['route'] = module.route(x)  # with autotune: times the routes at this key
+        if variant == 'autotune':
+            from nlnet.ops import autotune
+            record['tune_seconds'] = time.perf_counter() - start
+            record['tuned'] = autotune.decisions()[module._autotune_key(x)].seconds
     try:
         start = time.perf_counter()
         if device == 'cpu':
@@ -246,11 +286,11 @@ def run_case(args, case, mode, deadline, mem_limit):
                   sub_sample=CASES[case][1], use_scale=CASES[case][2], **sizes)
     for impl in args.impls:
         left = deadline - time.monotonic()
-        if impl == 'mmcv':
+        if impl.startswith('mmcv'):
             estimate = mmcv_estimated_bytes(case, mode)
             record['mmcv_estimated_bytes'] = estimate
             if estimate > mem_limit:
-                record['mmcv_error'] = (
+                record[f'{impl}_error'] = (
                     f'not run: estimated peak {estimate / GIB:.1f} GiB > limit '
                     f'{mem_limit / GIB:.1f} GiB (explicit '
                     + ('N x M x 2C\' concatenation)' if mode == 'concatenation' else
@@ -268,6 +308,9 @@ def run_case(args, case, mode, deadline, mem_limit):
         if record.get('nlnet_rss_peak_bytes') and record.get('mmcv_rss_peak_bytes'):
             record['rss_memory_ratio'] = (record['nlnet_rss_peak_bytes']
                                           / record['mmcv_rss_peak_bytes'])
+    for impl in args.impls:
+        if f'{impl}_seconds' in record and 'mmcv_seconds' in record:
+            record[f'{impl}_time_ratio'] = record[f'{impl}_seconds'] / record['mmcv_seconds']
     if mode == 'embedded_gaussian' and 'nlnet_seconds' in record:
         depth = sizes['inter_channels']
         flops = attention_train_flops((sizes['batch'], sizes['queries'], depth),
@@ -286,30 +329,79 @@ def _fmt_bytes(value):
     return '-' if value is None else f'{value / 2**20:9.1f}'
 
 
-def print_table(records, gemm):
-    head = (f"{'case':4} {'mode':18} {'N':>6} {'M':>6} {'nlnet s':>9} {'mmcv s':>9} "
-            f"{'t ratio':>8} {'nlnet MiB':>10} {'mmcv MiB':>10} {'m ratio':>8} {'RSS ratio':>9}"
-            "  note")
+SHORT_NAMES = {'nlnet': 'nlnet', 'nlnet_autotune': 'autotune', 'mmcv': 'mmcv',
+               'nlnet_compiled': 'nlnet-c', 'mmcv_compiled': 'mmcv-c'}
+
+
+def print_table(records, gemm, impls):
+    """Seconds (median fwd+bwd) and peak tensor MiB of each implementation, ratios to mmcv."""
+    names = [SHORT_NAMES[impl] for impl in impls]
+    ratios = [impl for impl in impls if impl != 'mmcv']
+    head = (f"{'case':4} {'mode':18} {'N':>6} {'M':>6} "
+            + ' '.join(f'{n + " s":>10}' for n in names) + ' | '
+            + ' '.join(f'{SHORT_NAMES[i] + "/mmcv":>15}' for i in ratios) + ' | '
+            + ' '.join(f'{n + " MiB":>12}' for n in names) + f" {'RSS ratio':>9}  routes; notes")
     print(head)
     print('-' * len(head))
     for r in records:
-        def sec(impl):
-            return f"{r[f'{impl}_seconds']:9.3f}" if f'{impl}_seconds' in r else f"{'-':>9}"
+        def cell(key, width, fmt):
+            return f'{fmt(r[key]):>{width}}' if key in r else f"{'-':>{width}}"
 
-        note = r.get('mmcv_error') or r.get('nlnet_error') or ''
+        notes = [f'rules {r["nlnet_route"]}'] if 'nlnet_route' in r else []
+        if 'nlnet_autotune_route' in r:
+            notes.append(f"tuned {r['nlnet_autotune_route']} "
+                         f"({r['nlnet_autotune_tune_seconds']:.1f} s to tune)")
+        for impl in impls:
+            if f'{impl}_compile_seconds' in r:
+                notes.append(f"{SHORT_NAMES[impl]} compile {r[f'{impl}_compile_seconds']:.0f} s, "
+                             f"rel. diff {r[f'{impl}_max_rel_diff_vs_eager']:.1e}")
+            if f'{impl}_error' in r:
+                notes.append(f"{SHORT_NAMES[impl]}: {r[f'{impl}_error']}")
         if 'nlnet_gemm_fraction' in r:
-            note = (f"block {r['nlnet_flops_per_s'] / 1e9:.0f} GFLOP/s = "
-                    f"{100 * r['nlnet_gemm_fraction']:.0f}% GEMM, attention alone "
-                    f"{100 * r.get('attention_gemm_fraction', float('nan')):.0f}%"
-                    + (f'; {note}' if note else ''))
-        ratio = f"{r['time_ratio']:8.3f}" if 'time_ratio' in r else f"{'-':>8}"
-        mratio = f"{r['memory_ratio']:8.3f}" if 'memory_ratio' in r else f"{'-':>8}"
-        rss_ratio = f"{r['rss_memory_ratio']:9.3f}" if 'rss_memory_ratio' in r else f"{'-':>9}"
-        print(f"{r['case']:4} {r['mode']:18} {r['queries']:6d} {r['keys']:6d} {sec('nlnet')} "
-              f"{sec('mmcv')} {ratio} {_fmt_bytes(r.get('nlnet_peak_bytes')):>10} "
-              f"{_fmt_bytes(r.get('mmcv_peak_bytes')):>10} {mratio} {rss_ratio}  {note}")
+            notes.append(f"block {r['nlnet_flops_per_s'] / 1e9:.0f} GFLOP/s = "
+                         f"{100 * r['nlnet_gemm_fraction']:.0f}% GEMM, attention alone "
+                         f"{100 * r.get('attention_gemm_fraction', float('nan')):.0f}%")
+        print(f"{r['case']:4} {r['mode']:18} {r['queries']:6d} {r['keys']:6d} "
+              + ' '.join(cell(f'{i}_seconds', 10, lambda v: f'{v:.3f}') for i in impls) + ' | '
+              + ' '.join(cell(f'{i}_time_ratio', 15, lambda v: f'{v:.3f}') for i in ratios)
+              + ' | ' + ' '.join(cell(f'{i}_peak_bytes', 12, lambda v: f'{v / 2**20:.1f}')
+                                 for i in impls)
+              + ' ' + cell('rss_memory_ratio', 9, lambda v: f'{v:.3f}') + '  ' + '; '.join(notes))
     print(f'fp32 GEMM ({GEMM_SIZE}^3) in the driver: {gemm / 1e9:.0f} GFLOP/s; peak memory is '
-          'of tensors, above the input (RSS ratio: of the resident sets); ratios are nlnet / mmcv')
+          'of tensors, above the input (RSS ratio: nlnet / mmcv resident sets); -c: compiled')
+
+
+def print_tuned(records):
+    """Each route's best time where autotune ran, fastest first."""
+    for r in records:
+        if 'nlnet_autotune_tuned' in r:
+            tuned = sorted(r['nlnet_autotune_tuned'].items(), key=lambda item: item[1])
+            print(f"  {r['case']} {r['mode']}: " + ', '.join(f'{route} {seconds:.3f} s'
+                                                           for route, seconds in tuned))
+
+
+def compile_graph_breaks():
+    """{route: (graphs, graph breaks)} of ``torch._dynamo.explain`` on one small block per
+    route (fwd, training, autograd recording)."""
+    import torch
+    import torch._dynamo
+    sys.path.insert(0, ROOT)
+    from nlnet.ops import NonLocalBlock
+    examples = {'reference': dict(impl='reference'), 'projected': {},
+                'chunked': dict(sub_sample=True), 'stored': dict(mode='gaussian'),
+                'native': dict(impl='native'), 'folded': dict(mode='dot_product'),
+                'associative': dict(mode='dot_product', sub_sample=True, pool_position='after'),
+                'separable': dict(mode='concatenation')}
+    counts = {}
+    for route, kwargs in examples.items():
+        block = NonLocalBlock(16, **kwargs).train()
+        x = torch.randn(2, 16, 6, 8, requires_grad=True)
+        assert block.route(x) == route, (route, block.route(x))
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(block)(x)
+        counts[route] = (explained.graph_count, explained.graph_break_count)
+    torch._dynamo.reset()
+    return counts
 
 
 def print_targets(records):
@@ -350,12 +442,15 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--cases', nargs='+', default=['a', 'b'], choices=list(CASES))
     parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
-    parser.add_argument('--impls', nargs='+', default=list(IMPLS), choices=IMPLS)
+    parser.add_argument('--impls', nargs='+', default=list(DEFAULT_IMPLS), choices=IMPLS)
+    parser.add_argument('--compile', action='store_true',
+                        help='add the torch.compile\'d nlnet and mmcv modules ('
+                        + ', '.join(COMPILED_IMPLS) + ') and the graph-break counts')
     parser.add_argument('--repeats', type=int, default=3, help='timed passes per case')
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--json', help='write one record per case to this path')
-    parser.add_argument('--budget-s', type=float, default=540,
+    parser.add_argument('--budget-s', type=float, default=900,
                         help='stop starting cases after this many seconds')
     parser.add_argument('--case-timeout', type=float, default=240)
     parser.add_argument('--mmcv-mem-limit-gb', type=float, default=None,
@@ -383,6 +478,9 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(run_worker(args)))
         return
+    if args.compile:
+        args.impls = list(dict.fromkeys([*args.impls, *COMPILED_IMPLS]))
+    load_start = os.getloadavg()
     start = time.monotonic()
     deadline = start + args.budget_s
     import torch
@@ -390,22 +488,35 @@ def main(argv=None):
     mem_limit = _memory_limit(args)
     print(f'device {args.device}, torch {torch.__version__}, threads '
           f'{args.threads or torch.get_num_threads()}, mmcv memory limit '
-          f'{mem_limit / GIB:.1f} GiB', flush=True)
+          f'{mem_limit / GIB:.1f} GiB, {os.cpu_count()} CPUs, load average '
+          f'{" ".join(f"{v:.1f}" for v in load_start)}', flush=True)
     records = []
     for case in args.cases:
         for mode in args.modes:
             records.append(run_case(args, case, mode, deadline, mem_limit))
             r = records[-1]
-            print(f"  done {case} {mode}: nlnet {r.get('nlnet_seconds', r.get('nlnet_error'))} "
-                  f"mmcv {r.get('mmcv_seconds', r.get('mmcv_error'))}", flush=True)
+            print(f'  done {case} {mode}: ' + ', '.join(
+                f"{impl} {r.get(f'{impl}_seconds', r.get(f'{impl}_error'))}"
+                for impl in args.impls), flush=True)
     print()
-    print_table(records, gemm)
+    print_table(records, gemm, args.impls)
+    if 'nlnet_autotune' in args.impls:
+        print('autotune, best time of each route timed:')
+        print_tuned(records)
+    breaks = compile_graph_breaks() if args.compile else None
+    if breaks:
+        print('torch.compile graphs (graph breaks) per route: '
+              + ', '.join(f'{route} {graphs} ({count})'
+                          for route, (graphs, count) in breaks.items()))
     print('targets:')
     print_targets(records)
-    print(f'total {time.monotonic() - start:.0f} s')
+    print(f'total {time.monotonic() - start:.0f} s, load average now '
+          f'{" ".join(f"{v:.1f}" for v in os.getloadavg())}')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(gemm_flops=gemm, records=records), f, indent=1)
+            json.dump(dict(gemm_flops=gemm, load_average_start=load_start,
+                           load_average_end=os.getloadavg(), graph_breaks=breaks,
+                           records=records), f, indent=1)
 
 
 if __name__ == '__main__':
