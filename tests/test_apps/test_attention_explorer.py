@@ -227,7 +227,12 @@ def test_models_without_attention_to_explore_are_refused():
                                          'segmentation')):
         cfg = Config.fromfile(config)
         init_default_scope(cfg.default_scope)
-        model = MODELS.build(cfg.model.module if cfg.model.type == 'SegTTAModel' else cfg.model)
+        if cfg.default_scope == 'mmseg':  # a narrow NonLocalNet: the refusal is the point
+            cfg.model.update(pretrained=None)
+            cfg.model.backbone.depth = 18
+            cfg.model.decode_head.update(in_channels=512, channels=32)
+            cfg.model.auxiliary_head.update(in_channels=256, channels=16)
+        model = MODELS.build(cfg.model)
         model.cfg = cfg
         with pytest.raises(ValueError, match=f'{osp.basename(config)}: the (model|explorer) '
                            f'.*{message}'):
