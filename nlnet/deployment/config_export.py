@@ -34,7 +34,7 @@ class ConfigExport:
     Attributes:
         task (str): ``'recognition'`` or ``'segmentation'``.
         input_shape (tuple[int]): the example the graph was traced and checked on.
-        output_shape (tuple[int]): its output.
+        output_shape (tuple[int]): the model's output on it.
         dynamic_axes (dict[int, str]): the input's free axes.
         onnx (nlnet.ops.OnnxExport): the model, its path and the max relative
             difference between onnxruntime and PyTorch.
@@ -120,10 +120,4 @@ def export_config_model(config, checkpoint, out_file=None, shape=None, dynamic=F
     dynamic_axes = DYNAMIC_AXES[task] if dynamic else {}
     result = export_onnx(model, example, out_file, dynamic_axes, exporter=exporter,
                          verbose=verbose)
-    output_shape = tuple(result.model.graph.output[0].type.tensor_type.shape.dim)
-    return ConfigExport(task, input_shape, _dims(output_shape), dynamic_axes, result)
-
-
-def _dims(dims):
-    """ONNX dimensions as ints, or their names where free."""
-    return tuple(dim.dim_param or dim.dim_value for dim in dims)
+    return ConfigExport(task, input_shape, result.output_shapes[0], dynamic_axes, result)

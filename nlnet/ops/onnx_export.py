@@ -44,10 +44,12 @@ class OnnxExport:
         max_relative_difference (float | None): max over the outputs of
             max |onnxruntime - PyTorch| / max |PyTorch| on the example (None
             without the check).
+        output_shapes (list[tuple[int]]): the module's outputs on the example.
     """
     model: object
     path: object
     max_relative_difference: object
+    output_shapes: list
 
 
 def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, exporter='dynamo',
@@ -107,8 +109,9 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
     _check_dynamic(proto, dynamic_axes, example, path)
     if path is not None:
         save(path)
+    output_shapes = [tuple(output.shape) for output in expected]
     if not check:
-        return OnnxExport(proto, path, None)
+        return OnnxExport(proto, path, None, output_shapes)
     onnx = _deployment_module('onnx')
     onnx.checker.check_model(proto)
     actual = run_onnxruntime(proto, example)
@@ -120,7 +123,7 @@ def export_onnx(model, example, out_file=None, dynamic_axes=None, check=True, ex
         raise OnnxMismatchError(
             f'ONNX {path or "model"}: onnxruntime differs from PyTorch by {difference:.3e} '
             f'(max |onnxruntime - PyTorch| / max |PyTorch|), above the tolerance {tolerance:.0e}')
-    return OnnxExport(proto, path, difference)
+    return OnnxExport(proto, path, difference, output_shapes)
 
 
 def run_onnxruntime(model, example):

@@ -77,6 +77,7 @@ def test_recognizer_scores_in_onnxruntime_equal_pytorch(config, shape, other, tm
     num_classes = model.cls_head.num_classes
     assert result.task == 'recognition' and result.dynamic_axes == {0: 'batch', 2: 'time'}
     assert result.input_shape == ((2, 3, *map(int, shape)) if shape else (2, 3, 8, 32, 32))
+    assert result.output_shape == (result.input_shape[0], num_classes)
     assert result.onnx.max_relative_difference <= 1e-4
     assert 'onnx.checker passed, max relative difference' in capsys.readouterr().out
     # Another batch and clip length than traced.
@@ -97,6 +98,7 @@ def test_segmentor_logits_in_onnxruntime_equal_pytorch(tmp_path):
     model, checkpoint = _checkpoint(NONLOCAL_NET, tmp_path)
     result, out = _export(NONLOCAL_NET, checkpoint, tmp_path, '--dynamic', '--shape', '40', '48')
     assert result.task == 'segmentation' and result.input_shape == (2, 3, 40, 48)
+    assert result.output_shape == (2, 19, 40, 48)
     assert result.onnx.max_relative_difference <= 1e-4
     images = torch.randn(3, 3, 40, 48)
     with torch.no_grad():
