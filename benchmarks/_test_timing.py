@@ -7,7 +7,9 @@ timer. It writes one JSON file at the end of the test loop:
 - ``loop_s``: from ``before_test_epoch`` to ``after_test_epoch`` (every video read,
   preprocessed, run through the model and scored, and the metrics computed);
 - ``iter_s``: each video's step, from the end of the previous step (or the loop's
-  start) to the end of this one, so the steps add up to the loop;
+  start) to the end of this one, so the steps add up to the loop; ``iter_cpu_s``: the
+  CPU time of this process (all its threads, not the dataloader workers) in each step,
+  which other processes on a shared machine change much less than the wall time;
 - ``data_wait_s``: the part of each step spent waiting for the dataloader;
 - ``preprocess_s``, ``backbone_s``, ``head_s``: summed forward time of the model's
   ``data_preprocessor``, ``backbone`` and ``cls_head`` (forward hooks, the device
@@ -36,8 +38,8 @@ class InferenceTimingHook(Hook):
     def before_test(self, runner):
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         self.device = next(model.parameters()).device
-        self.record = dict(iter_s=[], data_wait_s=[], preprocess_s=0.0, backbone_s=0.0,
-                           head_s=0.0, backbone_calls=[])
+        self.record = dict(iter_s=[], iter_cpu_s=[], data_wait_s=[], preprocess_s=0.0,
+                           backbone_s=0.0, head_s=0.0, backbone_calls=[])
         for name in ('data_preprocessor', 'backbone', 'cls_head'):
             self._time_forward(getattr(model, name), name)
 
@@ -60,15 +62,17 @@ class InferenceTimingHook(Hook):
     def before_test_epoch(self, runner):
         self.memory = PeakMemory(self.device, 'resident').__enter__()
         self.start = self.last = time.perf_counter()
+        self.last_cpu = time.process_time()
 
     def before_test_iter(self, runner, batch_idx, data_batch=None):
         self.record['data_wait_s'].append(time.perf_counter() - self.last)
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         sync(self.device)
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.record['iter_s'].append(now - self.last)
-        self.last = now
+        self.record['iter_cpu_s'].append(cpu - self.last_cpu)
+        self.last, self.last_cpu = now, cpu
 
     def after_test_epoch(self, runner, metrics=None):
         self.record['loop_s'] = time.perf_counter() - self.start

@@ -9,7 +9,8 @@ The model is the 5-block embedded-Gaussian NL-I3D ResNet-50, 32x2 clips, of MMAc
 table, tested as its configs test it: clips of 32 frames (every 2nd) resized to a short
 side of 256 and cropped at 256 x 256, ``--views CLIPSxCROPS`` views per video (the
 configs: 10 clips x 3 crops; one crop is the centre crop). One random initialisation of
-MMAction2's model is saved once and every path loads it. ``--videos`` H.264 clips of
+MMAction2's model is saved once, and under nlnet's names for nlnet's config
+(:func:`save_weights`); every path loads those weights. ``--videos`` H.264 clips of
 Kinetics' size (10 s at 30 fps, 340x256, ``bench_check_videos.write_clip``) are
 generated once; every path tests the same list. The paths, each run as its own
 command in a fresh process (``--repeats`` times, the paths taking turns):
@@ -22,11 +23,15 @@ command in a fresh process (``--repeats`` times, the paths taking turns):
   (its ResNet3d and mmcv's NonLocal3d).
 
 Every path tests with ``--dump`` and the benchmark prints how far the dumped scores
-of each path are from nlnet's (the same weights and data give the same predictions).
+of each path are from nlnet's: none for ``mmaction2-tool`` (the same model); for
+``mmaction2``, float32 rounding amplified by the random weights (the unscaled
+embedded Gaussian's peaked softmax over ~50 layers; the two models are held equal in
+float64 by tests/test_models/test_backbones/test_video_resnet.py).
 Videos per second are those of the test loop (``_test_timing.InferenceTimingHook``,
-the same hook in every path): reading, preprocessing, the model and the metrics;
-"startup" is the rest of the command (imports, building the runner and the
-dataset, loading the checkpoint). The loop is split into dataloader wait, the
+the same hook in every path: reading, preprocessing, the model), after the first
+video, whose step also holds one-time costs (it is printed apart); "startup" is the
+rest of the command (imports, building the runner and the dataset, loading the
+checkpoint). The loop is split into dataloader wait, the
 data preprocessor, backbone and head. ``--max-testing-views N`` sets
 ``model.test_cfg.max_testing_views`` (views per backbone call) in every path.
 
@@ -61,6 +66,11 @@ MMACTION_CONFIG = osp.join('recognition', 'i3d', 'i3d_imagenet-pretrained-r50-nl
                            'gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py')
 PATHS = ('nlnet', 'mmaction2-tool', 'mmaction2')
 CROP = 256
+# MMAction2's tools/test.py, run with nlnet's stack fixes alone (nlnet.compat, no nlnet
+# registration): mmaction2 1.2.0's wheel lacks models/localizers/drn, without which
+# ``import mmaction.models`` fails.
+MMACTION_LAUNCHER = ('import runpy, sys; import nlnet.compat; sys.argv = sys.argv[1:]; '
+                     "runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def mmaction_file(*parts):
@@ -91,9 +101,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--views', type=parse_views,
                         help='CLIPSxCROPS per video (default 10x3 on CUDA, 1x3 on CPU)')
-    parser.add_argument('--videos', type=int, default=2, help='generated test videos')
+    parser.add_argument('--videos', type=int, default=3,
+                        help='generated test videos (the first is a warm-up)')
     parser.add_argument('--repeats', type=int, default=2, help='runs of each path')
     parser.add_argument('--workers', type=int, default=2, help='test dataloader workers')
+    parser.add_argument('--threads', type=int,
+                        help='intra-op threads of each test process (OMP_NUM_THREADS; default: '
+                        'torch\'s, the cores)')
     parser.add_argument('--max-testing-views', type=int,
                         help='views per backbone call (model.test_cfg.max_testing_views)')
     parser.add_argument('--paths', nargs='+', choices=PATHS, default=list(PATHS))
@@ -124,7 +138,7 @@ def machine_info(device):
 
 
 def write_videos(root, count):
-    """``count`` Kinetics-size clips under ``root/videos`` and their list; returns (list, prefix)."""
+    """``count`` Kinetics-size clips under ``root/videos``; returns (list file, video prefix)."""
     from bench_check_videos import write_clip
     prefix = osp.join(root, 'videos')
     os.makedirs(osp.join(prefix, 'generated'), exist_ok=True)
@@ -143,21 +157,26 @@ def write_videos(root, count):
 def save_weights(root):
     """One random initialisation of MMAction2's model of the row, saved for each model.
 
-    ``mmaction2.pth`` holds MMAction2's state dict; ``nlnet.pth`` the same tensors loaded
-    into nlnet's model (torch's strict load, through ``NonLocalBlock``'s mapping of mmcv's
-    sub-sampled layout) and saved under nlnet's names: ``tools/test.py``'s strict key
-    check compares the file's names with the model's and does not apply that mapping.
+    ``random_init_mmaction2.pth`` holds MMAction2's state dict; ``random_init_nlnet.pth``
+    the same tensors loaded into nlnet's model (torch's strict load, through
+    ``NonLocalBlock``'s mapping of mmcv's sub-sampled layout) and saved under nlnet's
+    names: ``tools/test.py``'s strict key check compares the file's names with the
+    model's and does not apply that mapping.
 
     Returns:
         dict: the checkpoint file of each path.
     """
+    import logging
+
     import torch
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
 
     import nlnet.openmmlab  # noqa: F401
     from mmaction.registry import MODELS
     init_default_scope('mmaction')
+    MMLogger.get_current_instance().setLevel(logging.WARNING)  # init_weights' report
     files = {}
     torch.manual_seed(0)
     for name, config in (('mmaction2', mmaction_file('configs', MMACTION_CONFIG)),
@@ -211,11 +230,14 @@ def write_case_config(source, out_file, data, args, timing_file):
     return out_file
 
 
-def case_env(device):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT, os.environ.get('PYTHONPATH', '')]),
-               MALLOC_MMAP_THRESHOLD_='65536', MALLOC_TRIM_THRESHOLD_='0')
+def case_env(device, threads):
+    path = os.pathsep.join([HERE, ROOT, os.environ.get('PYTHONPATH', '')])
+    env = dict(os.environ, PYTHONPATH=path, MALLOC_MMAP_THRESHOLD_='65536',
+               MALLOC_TRIM_THRESHOLD_='0')
     if device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
+    if threads:
+        env['OMP_NUM_THREADS'] = str(threads)
     return env
 
 
@@ -227,13 +249,14 @@ def run_path(path, repeat, root, data, checkpoint, args):
     timing_file = osp.join(case, 'timing.json')
     config = write_case_config(source, osp.join(case, 'config.py'), data, args, timing_file)
     dump = osp.join(case, 'scores.pkl')
-    command = [sys.executable, tool, config, checkpoint, '--work-dir', osp.join(case, 'work'),
+    launch = [sys.executable] if path == 'nlnet' else [sys.executable, '-c', MMACTION_LAUNCHER]
+    command = [*launch, tool, config, checkpoint, '--work-dir', osp.join(case, 'work'),
                '--dump', dump]
     start = time.perf_counter()
     with open(osp.join(case, 'stdout.txt'), 'w') as out, open(osp.join(case, 'stderr.txt'),
                                                               'w') as err:
-        done = subprocess.run(command, cwd=case, env=case_env(args.device), stdout=out,
-                              stderr=err)
+        done = subprocess.run(command, cwd=case, env=case_env(args.device, args.threads),
+                              stdout=out, stderr=err)
     wall = time.perf_counter() - start
     if done.returncode != 0 or not osp.exists(timing_file):
         with open(osp.join(case, 'stderr.txt')) as err:
@@ -278,8 +301,8 @@ def run_latency(root, data, checkpoint, args):
                                osp.join(root, 'latency_timing.json'))
     command = [sys.executable, __file__, '--latency-case', config, checkpoint, *data]
     command += ['--repeats', str(args.repeats)]
-    done = subprocess.run(command, cwd=root, env=case_env(args.device), capture_output=True,
-                          text=True)
+    done = subprocess.run(command, cwd=root, env=case_env(args.device, args.threads),
+                          capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f'latency case failed:\n{done.stderr[-3000:]}')
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -289,17 +312,31 @@ def spread(values):
     return statistics.median(values), min(values), max(values)
 
 
-def summarize(records, paths, num_videos):
-    """Per path: videos/s (median, min, max over repeats) and the loop's split."""
+def steady(record, key):
+    """Seconds per video of ``record[key]`` (per-step times) after the first video, whose
+    step also holds one-time costs (first allocations, kernel selection); all videos when
+    there is only one."""
+    steps = record[key][1:] or record[key]
+    return sum(steps) / len(steps)
+
+
+def steady_rate(record):
+    return 1 / steady(record, 'iter_s')
+
+
+def summarize(records, paths):
+    """Per path: videos/s (median, min, max over repeats), the first video and the loop's split."""
     summary = {}
     for path in paths:
         runs = [r for r in records if r['path'] == path]
-        rates = [num_videos / r['loop_s'] for r in runs]
+        rates = [steady_rate(r) for r in runs]
         split = {key: statistics.median(r[key] / r['loop_s'] for r in runs)
                  for key in ('preprocess_s', 'backbone_s', 'head_s')}
         split['data_wait_s'] = statistics.median(sum(r['data_wait_s']) / r['loop_s'] for r in runs)
         summary[path] = dict(
             videos_per_s=spread(rates), s_per_video=statistics.median(1 / v for v in rates),
+            cpu_s_per_video=spread([steady(r, 'iter_cpu_s') for r in runs]),
+            first_video_s=statistics.median(r['iter_s'][0] for r in runs),
             startup_s=statistics.median(r['wall_s'] - r['loop_s'] for r in runs),
             peak_mb=statistics.median(r['peak_mb'] for r in runs), split=split,
             backbone_calls=runs[0]['backbone_calls'], memory_method=runs[0]['memory_method'])
@@ -324,12 +361,18 @@ def print_report(info, args, summary, records, latency, loads):
           f'32x{CROP}x{CROP}; {args.workers} dataloader workers; {args.repeats} repeats; '
           f'max_testing_views {args.max_testing_views or "unset (one batch)"}')
     print(f'load average (1 min) before {loads[0]:.2f}, after {loads[1]:.2f}')
-    print(f'{"path":15s} {"videos/s (median [min, max])":>30s} {"s/video":>8s} '
-          f'{"startup s":>9s} {"peak MiB":>9s}  loop split: wait / preprocess / backbone / head')
+    print('videos/s: after the first video (median [min, max] over the repeats); CPU s: this '
+          'process\'s CPU time per video (all threads, not the dataloader workers); first: the '
+          'first video\'s step; startup: the command outside the test loop; peak: above the '
+          f'loop\'s start ({records[0]["memory_method"]}); split of the whole loop: dataloader '
+          'wait / data preprocessor / backbone / head')
+    print(f'{"path":15s} {"videos/s":>28s} {"s/video":>8s} {"CPU s/video":>11s} '
+          f'{"first s":>8s} {"startup s":>9s} {"peak MiB":>9s}  split')
     for path, s in summary.items():
         median, low, high = s['videos_per_s']
         split = s['split']
-        print(f'{path:15s} {median:12.4f} [{low:.4f}, {high:.4f}] {s["s_per_video"]:8.2f} '
+        print(f'{path:15s} {median:10.4f} [{low:.4f}, {high:.4f}] {s["s_per_video"]:8.2f} '
+              f'{s["cpu_s_per_video"][0]:11.2f} {s["first_video_s"]:8.2f} '
               f'{s["startup_s"]:9.1f} {s["peak_mb"]:9.0f}  '
               f'{100 * split["data_wait_s"]:.0f} / {100 * split["preprocess_s"]:.0f} / '
               f'{100 * split["backbone_s"]:.0f} / {100 * split["head_s"]:.0f} %')
@@ -338,8 +381,10 @@ def print_report(info, args, summary, records, latency, loads):
     for path in summary:
         if path != 'nlnet' and 'nlnet' in summary:
             ratio = summary['nlnet']['videos_per_s'][0] / summary[path]['videos_per_s'][0]
-            print(f'nlnet / {path}: {ratio:.3f}x videos per second (medians); dumped scores '
-                  f'differ from nlnet\'s by at most {score_gap(records, path):.2e}')
+            cpu = summary[path]['cpu_s_per_video'][0] / summary['nlnet']['cpu_s_per_video'][0]
+            print(f'nlnet / {path}: {ratio:.3f}x videos per second, {cpu:.3f}x videos per CPU '
+                  f'second (medians); dumped scores differ from nlnet\'s by at most '
+                  f'{score_gap(records, path):.2e}')
     if latency:
         print(f'demo latency (nlnet.apis, model loaded once in {latency["load_s"]:.1f} s):')
         for views, seconds in latency['seconds'].items():
@@ -369,11 +414,11 @@ def main(argv=None):
         for path in args.paths:
             records.append(run_path(path, repeat, root, data, checkpoints[path], args))
             r = records[-1]
-            print(f'{path:15s} run {repeat + 1}: {args.videos / r["loop_s"]:.4f} videos/s, '
+            print(f'{path:15s} run {repeat + 1}: {steady_rate(r):.4f} videos/s, '
                   f'loop {r["loop_s"]:.1f} s, command {r["wall_s"]:.1f} s', flush=True)
     latency = None if args.no_latency else run_latency(root, data, checkpoints['nlnet'], args)
     loads.append(os.getloadavg()[0])
-    summary = summarize(records, args.paths, args.videos)
+    summary = summarize(records, args.paths)
     print_report(info, args, summary, records, latency, loads)
     if args.json:
         with open(args.json, 'w') as handle:
