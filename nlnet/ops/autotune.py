@@ -11,8 +11,8 @@ and the sizes, so a rule that wins on one machine can lose on another.
 With autotune on, the first call of a block at a new :class:`RouteKey` (mode, input
 sizes, sub-sampling, scope, dtype, device, grad mode, ...) times every route that is
 exact for it and whose N x M tensors fit ``memory_budget``, once to warm up and then
-``TIMED_RUNS`` times (the fastest run counts), forward and, where autograd records,
-backward; the fastest route is cached for the process and :meth:`NonLocalBlock.route`
+``TIMED_RUNS`` times (the fastest run counts; a route whose warm-up takes twice the best
+time so far stops there), forward and, where autograd records, backward; the fastest route is cached for the process and :meth:`NonLocalBlock.route`
 returns it for that key. The trials leave no trace: buffers (BatchNorm's running
 statistics) are restored and no gradient is accumulated. A block being traced by
 ``torch.compile`` or ``torch.onnx.export``, or on the ``meta`` device, takes the rules.
@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 
 TIMED_RUNS = 2
+GIVE_UP_FACTOR = 2
 
 
 class RouteKey(NamedTuple):
@@ -118,8 +119,10 @@ def tuned_route(key, candidates, run, module, default_budget):
     if not fitting:
         raise ValueError(f'no route fits memory_budget={budget} bytes: {candidates}')
     saved = [buffer.clone() for buffer in module.buffers()]
+    seconds = {}
     try:
-        seconds = {route: _best_time(run, route, key.device) for route in fitting}
+        for route in fitting:
+            seconds[route] = _best_time(run, route, key.device, min(seconds.values(), default=None))
     finally:
         with torch.no_grad():
             for buffer, value in zip(module.buffers(), saved):
@@ -129,8 +132,11 @@ def tuned_route(key, candidates, run, module, default_budget):
     return route
 
 
-def _best_time(run, route, device):
-    """The fastest of ``TIMED_RUNS`` calls after one to warm up (inf where memory ran out)."""
+def _best_time(run, route, device, best_so_far):
+    """The fastest of ``TIMED_RUNS`` calls after one to warm up (inf where memory ran out).
+    A route whose warm-up already takes ``GIVE_UP_FACTOR`` times ``best_so_far`` is not
+    timed further (the warm-up's time counts): it cannot win, and slow routes at large
+    sizes take seconds a call."""
     best = math.inf
     try:
         for attempt in range(TIMED_RUNS + 1):
@@ -138,8 +144,11 @@ def _best_time(run, route, device):
             start = time.perf_counter()
             run(route)
             _synchronize(device)
+            elapsed = time.perf_counter() - start
             if attempt:
-                best = min(best, time.perf_counter() - start)
+                best = min(best, elapsed)
+            elif best_so_far is not None and elapsed > GIVE_UP_FACTOR * best_so_far:
+                return elapsed
     except torch.OutOfMemoryError:
         return math.inf
     return best

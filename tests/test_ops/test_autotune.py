@@ -103,7 +103,8 @@ def test_one_timing_per_key_cached_for_the_process():
     route, trials = _trials_of(block, x)
     # The reference's 3 x 2 x 192 x 48 float32 values are beyond 16 times the input's.
     assert set(trials) == set(block._exact_routes(x)) - {'reference'}
-    assert len(trials) == len(set(trials)) * (autotune.TIMED_RUNS + 1)
+    # A warm-up run each, then TIMED_RUNS more unless the warm-up was already far too slow.
+    assert all(1 <= trials.count(r) <= autotune.TIMED_RUNS + 1 for r in set(trials))
     assert _trials_of(block, x) == (route, [])
     assert _trials_of(NonLocalBlock(8, sub_sample=True), x.clone()) == (route, [])
     assert _trials_of(block, torch.randn(3, 8, 12, 16))[1]  # a new key
