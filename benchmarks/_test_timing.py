@@ -13,7 +13,9 @@ timer. It writes one JSON file at the end of the test loop:
 - ``data_wait_s``: the part of each step spent waiting for the dataloader;
 - ``preprocess_s``, ``backbone_s``, ``head_s``: summed forward time of the model's
   ``data_preprocessor``, ``backbone`` and ``cls_head`` (forward hooks, the device
-  synchronised at each end); ``backbone_calls`` lists the batch of every backbone call;
+  synchronised at each end), ``non_local_s`` that of the backbone's non-local blocks
+  (modules named ``non_local_block``, nlnet's and MMAction2's; part of ``backbone_s``);
+  ``backbone_calls`` lists the batch of every backbone call;
 - ``peak_mb`` and ``memory_method``: :class:`_measure.PeakMemory` over the loop.
 """
 import json
@@ -39,12 +41,15 @@ class InferenceTimingHook(Hook):
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         self.device = next(model.parameters()).device
         self.record = dict(iter_s=[], iter_cpu_s=[], data_wait_s=[], preprocess_s=0.0,
-                           backbone_s=0.0, head_s=0.0, backbone_calls=[])
-        for name in ('data_preprocessor', 'backbone', 'cls_head'):
-            self._time_forward(getattr(model, name), name)
+                           backbone_s=0.0, non_local_s=0.0, head_s=0.0, backbone_calls=[])
+        for name, key in (('data_preprocessor', 'preprocess_s'), ('backbone', 'backbone_s'),
+                          ('cls_head', 'head_s')):
+            self._time_forward(getattr(model, name), name, key)
+        for name, module in model.backbone.named_modules():
+            if name.endswith('non_local_block'):
+                self._time_forward(module, name, 'non_local_s')
 
-    def _time_forward(self, module, name):
-        key = {'data_preprocessor': 'preprocess_s'}.get(name, f'{name.replace("cls_", "")}_s')
+    def _time_forward(self, module, name, key):
 
         def start(module, args):
             sync(self.device)

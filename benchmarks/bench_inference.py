@@ -1,9 +1,9 @@
 """Videos per second of the multi-view test: nlnet's tools/test.py against MMAction2's, and the
 demo's single-video latency.
 
-    python benchmarks/bench_inference.py [--views 10x3] [--videos 2] [--repeats 2]
-        [--workers 2] [--max-testing-views N] [--paths nlnet mmaction2-tool mmaction2]
-        [--device cpu|cuda] [--json PATH]
+    python benchmarks/bench_inference.py [--views 10x3] [--videos 3] [--repeats 2]
+        [--workers 2] [--threads N] [--max-testing-views N] [--no-latency]
+        [--paths nlnet mmaction2-tool mmaction2] [--device cpu|cuda] [--json PATH]
 
 The model is the 5-block embedded-Gaussian NL-I3D ResNet-50, 32x2 clips, of MMAction2's
 table, tested as its configs test it: clips of 32 frames (every 2nd) resized to a short
@@ -20,7 +20,8 @@ command in a fresh process (``--repeats`` times, the paths taking turns):
 - ``mmaction2-tool``: MMAction2's own ``tools/test.py`` (mmengine's Runner and
   TestLoop, nothing of nlnet's test path) on the same nlnet config;
 - ``mmaction2``: MMAction2's ``tools/test.py`` on MMAction2's config of the row
-  (its ResNet3d and mmcv's NonLocal3d).
+  (its ResNet3d and mmcv's NonLocal3d), run with nlnet's stack fixes alone
+  (:data:`MMACTION_LAUNCHER`).
 
 Every path tests with ``--dump`` and the benchmark prints how far the dumped scores
 of each path are from nlnet's: none for ``mmaction2-tool`` (the same model); for
@@ -31,8 +32,8 @@ Videos per second are those of the test loop (``_test_timing.InferenceTimingHook
 the same hook in every path: reading, preprocessing, the model), after the first
 video, whose step also holds one-time costs (it is printed apart); "startup" is the
 rest of the command (imports, building the runner and the dataset, loading the
-checkpoint). The loop is split into dataloader wait, the
-data preprocessor, backbone and head. ``--max-testing-views N`` sets
+checkpoint). The loop is split into dataloader wait, the data preprocessor, the
+backbone (and its non-local blocks) and the head. ``--max-testing-views N`` sets
 ``model.test_cfg.max_testing_views`` (views per backbone call) in every path.
 
 The latency is the demo's (``nlnet.apis``, as ``demo/video_demo.py`` runs): one
@@ -40,8 +41,8 @@ video read through the config's test pipeline and scored, with the test views
 (``--views``) and with one view, after the model is loaded once (timed too).
 
 Defaults: 10x3 views on CUDA; 1x3 on CPU, where a 10x3 test of this model takes
-about a minute per video on two cores. This is not a test: times on a shared
-machine are noisy; the load average is printed.
+20-40 s per video on two cores. This is not a test: times on a shared machine are
+noisy (the load average is printed; the CPU time per video moves less with it).
 """
 import argparse
 import json
@@ -331,7 +332,7 @@ def summarize(records, paths):
         runs = [r for r in records if r['path'] == path]
         rates = [steady_rate(r) for r in runs]
         split = {key: statistics.median(r[key] / r['loop_s'] for r in runs)
-                 for key in ('preprocess_s', 'backbone_s', 'head_s')}
+                 for key in ('preprocess_s', 'backbone_s', 'non_local_s', 'head_s')}
         split['data_wait_s'] = statistics.median(sum(r['data_wait_s']) / r['loop_s'] for r in runs)
         summary[path] = dict(
             videos_per_s=spread(rates), s_per_video=statistics.median(1 / v for v in rates),
@@ -365,7 +366,7 @@ def print_report(info, args, summary, records, latency, loads):
           'process\'s CPU time per video (all threads, not the dataloader workers); first: the '
           'first video\'s step; startup: the command outside the test loop; peak: above the '
           f'loop\'s start ({records[0]["memory_method"]}); split of the whole loop: dataloader '
-          'wait / data preprocessor / backbone / head')
+          'wait / data preprocessor / backbone (its non-local blocks) / head')
     print(f'{"path":15s} {"videos/s":>28s} {"s/video":>8s} {"CPU s/video":>11s} '
           f'{"first s":>8s} {"startup s":>9s} {"peak MiB":>9s}  split')
     for path, s in summary.items():
@@ -375,7 +376,8 @@ def print_report(info, args, summary, records, latency, loads):
               f'{s["cpu_s_per_video"][0]:11.2f} {s["first_video_s"]:8.2f} '
               f'{s["startup_s"]:9.1f} {s["peak_mb"]:9.0f}  '
               f'{100 * split["data_wait_s"]:.0f} / {100 * split["preprocess_s"]:.0f} / '
-              f'{100 * split["backbone_s"]:.0f} / {100 * split["head_s"]:.0f} %')
+              f'{100 * split["backbone_s"]:.0f} ({100 * split["non_local_s"]:.0f}) / '
+              f'{100 * split["head_s"]:.0f} %')
     first = summary[next(iter(summary))]
     print(f'backbone calls per test (batch of each): {first["backbone_calls"]}')
     for path in summary:
