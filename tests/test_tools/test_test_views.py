@@ -36,11 +36,12 @@ def setup(tmp_path_factory):
     """(config, checkpoint, workspace): the demo config on two generated videos, random weights."""
     root = tmp_path_factory.mktemp('views')
     ann = make_demo.make_demo_dataset(str(root / 'data'), num_train=0, num_val=NUM_VIDEOS)
+    videos = str(root / 'data' / 'videos_val')
     config = root / 'nl_c2d_views.py'
     config.write_text(f"""_base_ = [{DEMO_CONFIG!r}]
 test_dataloader = dict(
     batch_size=1, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file={ann['val']!r}, data_prefix=dict(video={str(root / 'data' / 'videos_val')!r})))
+    dataset=dict(ann_file={ann['val']!r}, data_prefix=dict(video={videos!r})))
 """)
     init_default_scope(DEFAULT_SCOPE)  # module fixtures run before conftest's per-test scope
     torch.manual_seed(0)
