@@ -64,7 +64,7 @@ The state-dict layout is mmcv's ``NonLocal1d/2d/3d`` (``g.conv``, ``theta.conv``
 ``phi.conv``, ``conv_out.conv``, ``conv_out.<norm>``, ``concat_project.conv``), so
 MMAction2 and MMSeg non-local checkpoints load as they are; the one difference
 (mmcv nests sub-sampled convolutions in an ``nn.Sequential``) is mapped in
-:meth:`NonLocalBlock._load_from_state_dict`.
+:func:`rename_mmcv_keys` when a block loads.
 """
 import contextlib
 import functools
@@ -147,6 +147,19 @@ def _normal_init(conv, std):
     nn.init.normal_(conv.weight, 0, std)
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
+
+
+def rename_mmcv_keys(state_dict, prefix):
+    """Rename, in place, the keys of a block under ``prefix`` from mmcv's sub-sampled layout
+    (``g``/``phi`` as ``Sequential(conv, pool)``: ``g.0.conv.*``) to the block's (``g.conv.*``).
+
+    Run by the block when it loads a state dict, and by checks that compare a checkpoint's
+    keys with a model's before loading it.
+    """
+    for name in ('g', 'phi'):
+        nested = f'{prefix}{name}.0.conv.'
+        for key in [k for k in state_dict if k.startswith(nested)]:
+            state_dict[f'{prefix}{name}.conv.' + key[len(nested):]] = state_dict.pop(key)
 
 
 @contextlib.contextmanager
@@ -589,11 +602,7 @@ class NonLocalBlock(nn.Module):
     # Checkpoint compatibility ---------------------------------------------------
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Accept mmcv's sub-sampled layout, where ``g``/``phi`` are ``Sequential(conv, pool)``."""
-        for name in ('g', 'phi'):
-            nested = f'{prefix}{name}.0.conv.'
-            for key in [k for k in state_dict if k.startswith(nested)]:
-                state_dict[f'{prefix}{name}.conv.' + key[len(nested):]] = state_dict.pop(key)
+        rename_mmcv_keys(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self):

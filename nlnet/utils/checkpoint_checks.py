@@ -12,6 +12,8 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
 
 from ..checkpoint_errors import CorruptCheckpointError, UnsafeCheckpointError
+from ..ops import NonLocalBlock
+from ..ops.non_local import rename_mmcv_keys
 from .preflight import PreflightError, is_remote
 
 __all__ = ['resolve_checkpoint', 'check_checkpoint_exists', 'checkpoint_load_errors',
@@ -86,6 +88,9 @@ def check_state_dict(model, checkpoint, filename, option, strict=True):
     while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
         model = model.module
     model_state = model.state_dict()
+    for name, module in model.named_modules():  # as the blocks rename keys when loading
+        if isinstance(module, NonLocalBlock):
+            rename_mmcv_keys(state_dict, f'{name}.' if name else '')
     shared = sorted(set(model_state) & set(state_dict))
     problems = [f'size mismatch for {key}: checkpoint {tuple(state_dict[key].shape)}, '
                 f'model {tuple(model_state[key].shape)}'

@@ -34,3 +34,19 @@ def test_test_time_augmentation_wrapper_is_checked_by_its_module_weights():
     with pytest.raises(PreflightError, match='missing keys in the checkpoint: 0.bias'):
         check_state_dict(SegTTAModel(module=model), {'0.weight': model[0].weight}, 'row.pth',
                          'checkpoint')
+
+
+def test_mmcv_sub_sampled_block_keys_are_checked_as_the_block_loads_them():
+    """MMAction2's sub-sampled NL-I3D blocks are mmcv NonLocal3d's: ``g.0.conv.*`` keys."""
+    from mmcv.cnn import NonLocal3d
+
+    from nlnet.models.layers import NonLocalBlock
+    model = torch.nn.Sequential(NonLocalBlock(8, dim=3, sub_sample=True, pool_position='after'))
+    mmcv_state = {f'0.{key}': value for key, value in
+                  NonLocal3d(8, sub_sample=True, norm_cfg=dict(type='BN3d')).state_dict().items()}
+    assert '0.g.0.conv.weight' in mmcv_state
+    check_state_dict(model, {'state_dict': mmcv_state}, 'mmaction.pth', 'checkpoint')
+    model.load_state_dict(mmcv_state, strict=True)  # what the check promises
+    del mmcv_state['0.phi.0.conv.bias']
+    with pytest.raises(PreflightError, match=r'missing keys in the checkpoint: 0\.phi\.conv\.bias'):
+        check_state_dict(model, {'state_dict': mmcv_state}, 'mmaction.pth', 'checkpoint')
