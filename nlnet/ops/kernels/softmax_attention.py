@@ -94,9 +94,13 @@ def fused_softmax_attention_with_lse(query, key, value, scale):
     """The fused attention and the log-sum-exp of each query's logits, (B, N).
 
     PyTorch's CPU flash kernel returns both; on other devices the log-sum-exp
-    takes one more chunked pass over the logits.
+    takes one more chunked pass over the logits, and so it does for float64 under
+    ``torch.compile``: up to torch 2.10 the kernel's fake (meta) function declares a
+    float32 log-sum-exp where the kernel returns float64, and inductor's code then
+    reads the float64 values as float32 (pytorch/pytorch#185539, fixed by #185573).
     """
-    if query.device.type != 'cpu':
+    if query.device.type != 'cpu' or (query.dtype == torch.float64
+                                      and torch.compiler.is_compiling()):
         rows_per_block = max(1, _CHUNK_ELEMENTS // (key.shape[0] * key.shape[1]))
         return (fused_softmax_attention(query, key, value, scale),
                 _log_sum_exp(query, key, scale, rows_per_block))
