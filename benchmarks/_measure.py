@@ -24,12 +24,27 @@ FLOPs come from :mod:`nlnet.analysis.flops`, the counter of
 explicit form of the non-local blocks.
 """
 import os
+import platform
 import re
 import resource
 
 import torch
 
 CPU_MEASURES = ('tensors', 'resident')
+
+
+def machine_info(**extra):
+    """Python, torch, the CPU's model and core count, and ``extra``: what a record names its
+    machine by."""
+    info = dict(python=platform.python_version(), torch=torch.__version__,
+                machine=platform.machine(), cores=os.cpu_count())
+    try:
+        with open('/proc/cpuinfo') as handle:
+            info['cpu'] = next(line.split(':', 1)[1].strip() for line in handle
+                               if line.startswith('model name'))
+    except (OSError, StopIteration):
+        info['cpu'] = platform.processor()
+    return dict(info, **extra)
 
 
 def sync(device):

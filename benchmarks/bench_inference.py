@@ -49,7 +49,6 @@ import json
 import os
 import os.path as osp
 import pickle
-import platform
 import statistics
 import subprocess
 import sys
@@ -125,17 +124,9 @@ def parse_args(argv=None):
 
 def machine_info(device):
     import torch
-    info = dict(python=platform.python_version(), torch=torch.__version__,
-                machine=platform.machine(), cores=os.cpu_count(), device=device)
-    try:
-        with open('/proc/cpuinfo') as handle:
-            info['cpu'] = next(line.split(':', 1)[1].strip() for line in handle
-                               if line.startswith('model name'))
-    except (OSError, StopIteration):
-        info['cpu'] = platform.processor()
-    if device == 'cuda':
-        info['gpu'] = torch.cuda.get_device_name()
-    return info
+    from _measure import machine_info as common_info
+    gpu = dict(gpu=torch.cuda.get_device_name()) if device == 'cuda' else {}
+    return common_info(device=device, **gpu)
 
 
 def write_videos(root, count):

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import statistics
 import tempfile
 import time
@@ -51,16 +50,8 @@ def parse_args(argv=None):
 
 def machine_info(threads):
     import onnxruntime
-    import torch
-    info = dict(python=platform.python_version(), torch=torch.__version__,
-                onnxruntime=onnxruntime.__version__, cores=os.cpu_count(), threads=threads)
-    try:
-        with open('/proc/cpuinfo') as handle:
-            info['cpu'] = next(line.split(':', 1)[1].strip() for line in handle
-                               if line.startswith('model name'))
-    except (OSError, StopIteration):
-        info['cpu'] = platform.processor()
-    return info
+    from _measure import machine_info as common_info
+    return common_info(onnxruntime=onnxruntime.__version__, threads=threads)
 
 
 def random_checkpoint(config, path):
