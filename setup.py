@@ -26,6 +26,8 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['nlnet', 'nlnet.*']),
+    # The label maps of nlnet.apis (Kinetics-400, Charades) travel with the package.
+    package_data={'nlnet.apis': ['label_maps/*.txt', 'label_maps/README.md']},
     python_requires='>=3.9',
     install_requires=['torch>=2.4'],
     extras_require={

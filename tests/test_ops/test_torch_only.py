@@ -65,6 +65,7 @@ def test_installed_wheel_runs_every_mode_with_openmmlab_imports_refused(tmp_path
                     '-q', '-w', str(tmp_path / 'dist'), str(source)], check=True, timeout=300)
     (wheel, ) = (tmp_path / 'dist').glob('nlnet-*.whl')
     with zipfile.ZipFile(wheel) as archive:
+        assert 'nlnet/apis/label_maps/label_map_k400.txt' in archive.namelist()  # the demos'
         metadata = archive.read(next(n for n in archive.namelist()
                                      if n.endswith('.dist-info/METADATA'))).decode()
     requires = [line.split(':', 1)[1].strip() for line in metadata.splitlines()
