@@ -61,7 +61,7 @@ import subprocess
 import sys
 import time
 
-from _measure import PeakMemory, attention_train_flops, sync
+from _measure import PeakMemory, attention_train_flops, machine_info, sync
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = ('gaussian', 'embedded_gaussian', 'dot_product', 'concatenation')
@@ -486,10 +486,10 @@ def main(argv=None):
     import torch
     gemm = gemm_rate(args.device)
     mem_limit = _memory_limit(args)
-    print(f'device {args.device}, torch {torch.__version__}, threads '
-          f'{args.threads or torch.get_num_threads()}, mmcv memory limit '
-          f'{mem_limit / GIB:.1f} GiB, {os.cpu_count()} CPUs, load average '
-          f'{" ".join(f"{v:.1f}" for v in load_start)}', flush=True)
+    machine = machine_info(device=args.device, threads=args.threads or torch.get_num_threads())
+    print(f"device {args.device}, torch {torch.__version__}, threads {machine['threads']}, "
+          f"mmcv memory limit {mem_limit / GIB:.1f} GiB, {machine['cpu']} x {machine['cores']}, "
+          f'load average {" ".join(f"{v:.1f}" for v in load_start)}', flush=True)
     records = []
     for case in args.cases:
         for mode in args.modes:
@@ -514,7 +514,7 @@ def main(argv=None):
           f'{" ".join(f"{v:.1f}" for v in os.getloadavg())}')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(gemm_flops=gemm, load_average_start=load_start,
+            json.dump(dict(machine=machine, gemm_flops=gemm, load_average_start=load_start,
                            load_average_end=os.getloadavg(), graph_breaks=breaks,
                            records=records), f, indent=1)
 
