@@ -207,7 +207,7 @@ class NonLocalBlock(nn.Module):
         init_std (float): std of the Gaussian init of theta/phi/g/W_z
             (0.01 as in the official code and mmcv).
         zero_init (bool): zero-init the last normalisation's gamma (or W_z
-            when ``norm_cfg`` is None) so that a fresh block is the identity.
+            when ``norm_layer`` is None) so that a fresh block is the identity.
         impl (str): how the (embedded) Gaussian computes, the module
             docstring's table (:meth:`route` names the route a call takes):
             ``auto`` (default) picks by device and shape: on CPU ``chunked``
